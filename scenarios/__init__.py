@@ -1,0 +1,2 @@
+"""What users run: scenario scripts, parameter scans, figures, benchmarks and the
+``sleep-snn`` command."""
