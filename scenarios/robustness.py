@@ -1,0 +1,838 @@
+"""Accuracy and loss-landscape sharpness under input distortions: SRC, SAM, GNP.
+
+The experiment of seed 000 (Chawda, Delanois, Krishnan & Bazhenov, *Sleep-like
+replay reduces loss-landscape sharpness to improve generalization*) on the
+784-1200-1200-10 MLP of Sleep Replay Consolidation (Tadros et al., Nat.
+Commun. 13:7742, 2022), with the two sharpness-aware optimisers of seed 003
+as further arms.
+
+Protocol, per trial ``t`` (seed ``s = seed + t``):
+
+1. Train the bias-free ReLU MLP (``scenarios.mlp.make_mlp``, weights
+   ~ U(-0.01, 0.01), seed ``s``) on clean training images of *all* classes
+   with the SRC protocol (REFERENCE.md A): SGD lr 0.1, momentum 0.5, batch
+   100, dropout 0.25 on the hidden layers, ``--epochs`` (2) epochs, loss
+   ``--loss`` (``mse``: squared error on one-hot targets with a ReLU output,
+   as the authors; ``ce``: cross-entropy of the ReLU outputs taken as
+   logits). This is the **baseline**.
+2. **SRC** = a copy of the baseline after one sleep phase
+   (:func:`bridge.src.sleep`) with the dataset's preset (``fashion`` for
+   Fashion-MNIST, ``mnist`` for MNIST and for the scikit-learn digits,
+   which are upsampled to 28×28 so that the preset's 11×11 input window
+   applies), ``--sleep-steps`` steps (default: the preset's 15000, the
+   authors' sleep length after the first task), input = the mean training
+   image, data-based normalisation on all training images, raster seed ``s``.
+3. **SAM** and **GNP**: the same initial weights and data order trained with
+   SAM (radius ``--sam-train-rho``) or the gradient-norm penalty
+   (coefficient ``--gnp-coef``) instead of plain SGD.
+4. For every distortion type and level (and the clean test set), each model's
+   accuracy on the whole (distorted) test set and its sharpness on the first
+   ``--sharpness-batch`` images of it, with the true labels and the training
+   loss, dropout off:
+
+   * ``sharpness_seed000``: seed 000's ``S(θ; ε)``, the spread (max − min) of
+     the loss at ``θ`` and ``θ ± ε·g/‖g‖`` (``--eps``);
+   * ``sharpness_sam``: ``max_{‖Δ‖≤ρ} L(θ+Δ) − L(θ)`` by ``--sam-steps``
+     steps of projected normalised-gradient ascent (``--rho``);
+   * ``hessian_top`` (with ``--hessian``): the top Hessian eigenvalue by power
+     iteration.
+
+   The noise of a distortion is drawn with seed ``s`` for every level and
+   every model (common random numbers, see :mod:`scenarios.distortions`).
+
+Simulation, saving and plotting are separate: :func:`run` returns a
+JSON-ready dict, :func:`save` writes ``result.json`` and ``table.md``,
+:func:`plot` reads ``result.json`` and writes the figures (PNG and PDF):
+``figure1_curves`` (seed 000's Figure 1: accuracy and sharpness vs level per
+distortion; baseline solid, SRC dashed, SAM dotted, GNP dash-dot; mean over
+trials with ±1 sd bands) and ``figure2_averages`` (seed 000's Figure 2:
+averages over all distortion levels, bars with ±1 sd over trials).
+
+Usage::
+
+    sleep-snn robustness --dataset fashion --trials 3 --out results/robustness
+    python -m scenarios.robustness --quick --out /tmp/rob
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import json
+import math
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+__all__ = [
+    "MODELS",
+    "MEASURES",
+    "SRC_PRESET_FOR",
+    "RobustnessConfig",
+    "quick_config",
+    "parse_levels",
+    "run",
+    "summarize",
+    "table",
+    "save",
+    "load",
+    "plot_curves",
+    "plot_averages",
+    "plot",
+    "main",
+]
+
+#: The four models compared, in plotting order.
+MODELS = ("baseline", "src", "sam", "gnp")
+MODEL_LABELS = {"baseline": "baseline (SGD)", "src": "SRC (baseline + sleep)", "sam": "SAM", "gnp": "GNP"}
+#: Line styles of seed 000's Figure 1 (baseline solid, SRC dashed) plus SAM and GNP.
+MODEL_STYLES = {
+    "baseline": {"color": "black", "linestyle": "-", "marker": "o"},
+    "src": {"color": "tab:red", "linestyle": "--", "marker": "s"},
+    "sam": {"color": "tab:blue", "linestyle": ":", "marker": "^"},
+    "gnp": {"color": "tab:green", "linestyle": "-.", "marker": "v"},
+}
+#: Per-point measures stored in the result (``hessian_top`` only with ``--hessian``).
+MEASURES = ("accuracy", "sharpness_seed000", "sharpness_sam", "hessian_top", "loss", "grad_norm")
+MEASURE_LABELS = {
+    "accuracy": "accuracy (%)",
+    "sharpness_seed000": "sharpness S(θ; ε) (seed 000)",
+    "sharpness_sam": "SAM sharpness",
+    "hessian_top": "top Hessian eigenvalue",
+    "loss": "loss at θ",
+    "grad_norm": "‖∇L(θ)‖",
+}
+#: SRC preset used for each dataset.
+SRC_PRESET_FOR = {"fashion": "fashion", "mnist": "mnist", "kmnist": "mnist", "digits": "mnist"}
+DATASETS = ("fashion", "mnist", "digits")
+
+
+# --------------------------------------------------------------------------- config
+@dataclass(frozen=True)
+class RobustnessConfig:
+    """Everything that defines a robustness run (all recorded in ``result.json``).
+
+    Attributes
+    ----------
+    dataset : {"fashion", "mnist", "digits"}
+        Data set; images are 28×28 (digits are upsampled from 8×8).
+    distortions : tuple of str
+        Distortion types (keys of :data:`scenarios.distortions.DISTORTIONS`).
+    levels : dict or None
+        ``{kind: (level, ...)}`` overriding :data:`scenarios.distortions.DEFAULT_LEVELS`.
+    trials : int
+        Independent trials (seeds ``seed .. seed + trials - 1``).
+    backend : {"torch", "brian2"}
+        SRC simulator.
+    n_train, n_test : int or None
+        Training / test images (None = all; a subset is drawn with the
+        data set's seed 0, class-balanced in expectation).
+    epochs : int
+        Training epochs.
+    loss : {"mse", "ce"}
+        Training loss, also the loss whose sharpness is measured.
+    hidden : tuple of int
+        Hidden layer widths (default 1200, 1200).
+    eps : float
+        Radius ε of seed 000's sharpness, in parameter space (global ℓ2).
+    rho : float
+        Radius ρ of the SAM sharpness measure.
+    sam_steps : int
+        Ascent steps of the SAM sharpness measure.
+    sharpness_batch : int
+        Number of (distorted) test images used for the sharpness measures.
+    hessian : bool
+        Also compute the top Hessian eigenvalue.
+    hessian_iters : int
+        Maximum power iterations (Hessian-vector products).
+    hessian_tol : float
+        Relative tolerance of the power iteration.
+    sam_train_rho : float
+        SAM radius used for *training* the SAM model.
+    gnp_coef : float
+        Gradient-norm penalty coefficient used for training the GNP model.
+    sleep_steps : int or None
+        SRC steps (None = the preset's).
+    seed : int
+        First trial seed.
+    data_dir : str or None
+        Data directory (see :func:`spiking.data.load_dataset`).
+    threads : int
+        ``torch.set_num_threads``.
+    quick : bool
+        Whether the run was made with ``--quick``.
+    """
+
+    dataset: str = "fashion"
+    distortions: tuple = ("gaussian", "saltpepper", "speckle")
+    levels: dict | None = None
+    trials: int = 3
+    backend: str = "torch"
+    n_train: int | None = None
+    n_test: int | None = None
+    epochs: int = 2
+    loss: str = "mse"
+    hidden: tuple = (1200, 1200)
+    eps: float = 0.5
+    rho: float = 0.5
+    sam_steps: int = 5
+    sharpness_batch: int = 1000
+    hessian: bool = False
+    hessian_iters: int = 20
+    hessian_tol: float = 1e-3
+    sam_train_rho: float = 0.05
+    gnp_coef: float = 0.01
+    sleep_steps: int | None = None
+    seed: int = 0
+    data_dir: str | None = None
+    threads: int = 1
+    quick: bool = False
+
+    def __post_init__(self) -> None:
+        from scenarios.distortions import DISTORTIONS
+
+        if self.dataset not in DATASETS:
+            raise ValueError(f"dataset={self.dataset!r}: must be one of {DATASETS}")
+        object.__setattr__(self, "distortions", tuple(self.distortions))
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        for d in self.distortions:
+            if d not in DISTORTIONS:
+                raise ValueError(f"distortion {d!r}: must be one of {tuple(DISTORTIONS)}")
+        if not self.distortions:
+            raise ValueError("at least one distortion is needed")
+        if self.backend not in ("torch", "brian2"):
+            raise ValueError(f"backend={self.backend!r}: must be 'torch' or 'brian2'")
+        if self.loss not in ("mse", "ce"):
+            raise ValueError(f"loss={self.loss!r}: must be 'mse' or 'ce'")
+        for name in ("trials", "epochs", "sam_steps", "sharpness_batch", "hessian_iters", "threads"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name}={getattr(self, name)!r}: must be >= 1")
+        for name in ("n_train", "n_test", "sleep_steps"):
+            v = getattr(self, name)
+            if v is not None and int(v) < 1:
+                raise ValueError(f"{name}={v!r}: must be >= 1 or None")
+        for name in ("eps", "rho", "sam_train_rho", "gnp_coef"):
+            v = float(getattr(self, name))
+            if not (math.isfinite(v) and v >= 0):
+                raise ValueError(f"{name}={v!r}: must be a finite number >= 0")
+        if not self.hidden or any(h < 1 for h in self.hidden):
+            raise ValueError(f"hidden={self.hidden!r}: need positive widths")
+        if self.levels is not None:
+            lv = {k: tuple(float(x) for x in v) for k, v in self.levels.items()}
+            object.__setattr__(self, "levels", lv)
+
+    def levels_for(self, kind: str) -> tuple:
+        """The levels used for a distortion type."""
+        from scenarios.distortions import DEFAULT_LEVELS
+
+        if self.levels is not None and kind in self.levels:
+            return tuple(self.levels[kind])
+        return tuple(DEFAULT_LEVELS[kind])
+
+    def to_json(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["distortions"] = list(self.distortions)
+        d["hidden"] = list(self.hidden)
+        d["levels"] = {k: list(self.levels_for(k)) for k in self.distortions}
+        return d
+
+
+def quick_config(**overrides: Any) -> RobustnessConfig:
+    """The ``--quick`` configuration: digits, 2 trials, 2 levels per type, short sleep."""
+    base = dict(dataset="digits", trials=2, epochs=2, sharpness_batch=100, sam_steps=2,
+                levels={"gaussian": (0.2, 0.5), "saltpepper": (0.2, 0.5), "speckle": (0.5, 1.0)},
+                sleep_steps=1000, hidden=(256, 256), hessian_iters=5, quick=True)
+    base.update(overrides)
+    return RobustnessConfig(**base)
+
+
+def parse_levels(specs: Sequence[str] | None, kinds: Sequence[str]) -> dict | None:
+    """Parse ``--levels``: ``"0.1,0.3"`` (every type) and/or ``"KIND=0.1,0.3"`` items."""
+    if not specs:
+        return None
+    out: dict[str, tuple] = {}
+    for spec in specs:
+        spec = spec.strip()
+        if not spec:
+            continue
+        if "=" in spec:
+            kind, values = spec.split("=", 1)
+            targets = [kind.strip()]
+        else:
+            values, targets = spec, list(kinds)
+        try:
+            levels = tuple(float(v) for v in values.split(",") if v.strip())
+        except ValueError:
+            raise ValueError(f"--levels {spec!r}: levels must be numbers, e.g. 0.1,0.3 or gaussian=0.1,0.3") from None
+        if not levels:
+            raise ValueError(f"--levels {spec!r}: no levels given")
+        for k in targets:
+            if k not in kinds:
+                raise ValueError(f"--levels {spec!r}: {k!r} is not one of the distortions {tuple(kinds)}")
+            out[k] = levels
+    return out or None
+
+
+# --------------------------------------------------------------------------- helpers
+def _load_data(cfg: RobustnessConfig):
+    from spiking.data import load_dataset
+
+    size = 28 if cfg.dataset == "digits" else None
+    tr = load_dataset(cfg.dataset, "train", size=size, n=cfg.n_train, seed=0, data_dir=cfg.data_dir)
+    te = load_dataset(cfg.dataset, "test", size=size, n=cfg.n_test, seed=0, data_dir=cfg.data_dir)
+    return tr, te
+
+
+def _accuracy(model, X, y, batch: int = 5000) -> float:
+    import torch
+
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            pred = torch.cat([model(X[i:i + batch]).argmax(1) for i in range(0, len(X), batch)])
+    finally:
+        model.train(was)
+    return float((pred == y).double().mean())
+
+
+def _param_norm(model) -> float:
+    return float(math.sqrt(sum(float((p.detach().double() ** 2).sum()) for p in model.parameters())))
+
+
+def _measure(model, loss_fn, X, y, Xs, ys, cfg: RobustnessConfig, seed: int) -> dict:
+    """Accuracy on (X, y) and sharpness on the sharpness batch (Xs, ys)."""
+    from scenarios.sharpness import hessian_top_eigenvalue, sam_sharpness, sharpness_seed000
+
+    s0 = sharpness_seed000(model, loss_fn, Xs, ys, cfg.eps)
+    sam = sam_sharpness(model, loss_fn, Xs, ys, cfg.rho, steps=cfg.sam_steps)
+    out = {
+        "accuracy": _accuracy(model, X, y),
+        "sharpness_seed000": float(s0["sharpness"]),
+        "sharpness_sam": float(sam["sharpness"]),
+        "loss": float(s0["loss"]),
+        "grad_norm": float(s0["grad_norm"]),
+    }
+    if cfg.hessian:
+        h = hessian_top_eigenvalue(model, loss_fn, Xs, ys, tol=cfg.hessian_tol, max_iter=cfg.hessian_iters,
+                                   seed=seed)
+        out["hessian_top"] = float(h["eigenvalue"])
+        out["hessian_converged"] = bool(h["converged"])
+    return out
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if x is not None and math.isfinite(x) else None
+
+
+def _run_trial(cfg: RobustnessConfig, trial: int, tr, te, log) -> dict:
+    import torch
+
+    from bridge.presets import preset
+    from bridge.src import sleep
+    from scenarios.distortions import distorted_sets
+    from scenarios.mlp import TrainConfig, Trainer, loss_function, make_mlp
+
+    s = cfg.seed + trial
+    t_trial = time.perf_counter()
+    n_classes = int(max(tr.labels.max(), te.labels.max())) + 1
+    sizes = (int(np.prod(tr.images.shape[1:])), *cfg.hidden, n_classes)
+    models: dict[str, Any] = {}
+    train_info: dict[str, dict] = {}
+    for name, opt in (("baseline", "sgd"), ("sam", "sam"), ("gnp", "gnp")):
+        model = make_mlp(sizes, seed=s)
+        tc = TrainConfig(epochs=cfg.epochs, loss=cfg.loss, optimizer=opt, sam_rho=cfg.sam_train_rho,
+                         gnp_coef=cfg.gnp_coef, seed=s)
+        t0 = time.perf_counter()
+        hist = Trainer(model, tc).fit(tr.images, tr.labels, n_classes)
+        train_info[name] = {"seconds": time.perf_counter() - t0, "loss_per_epoch": [float(h) for h in hist],
+                            "optimizer": opt}
+        models[name] = model
+        log(f"  trial {trial} (seed {s}): trained {name:8s} in {train_info[name]['seconds']:.1f} s, "
+            f"final train loss {hist[-1]:.4f}")
+        if name == "baseline":
+            # SRC right after the baseline, on a copy
+            src = copy.deepcopy(model)
+            pname = SRC_PRESET_FOR[cfg.dataset]
+            params = preset(pname) if cfg.sleep_steps is None else preset(pname, steps=int(cfg.sleep_steps))
+            t0 = time.perf_counter()
+            res = sleep(src, tr.images, params, backend=cfg.backend, seed=s)
+            src_info = {
+                "preset": pname,
+                "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(params).items()},
+                "steps": int(res.steps),
+                "seed": res.seed,
+                "backend": res.backend,
+                "device": res.device,
+                "sim_seconds": float(res.seconds),
+                "total_seconds": time.perf_counter() - t0,
+                "spike_rate_per_layer": [float(r) for r in res.spike_rate_per_layer],
+                "weight_change": [dataclasses.asdict(c) for c in res.weight_change],
+                "calibration_images": int(len(tr.images)),
+            }
+            models["src"] = src
+            log(f"  trial {trial}: SRC {res.steps} steps in {src_info['total_seconds']:.1f} s, spike rates "
+                f"{np.array2string(res.spike_rate_per_layer, precision=2)}, fraction of weights changed "
+                f"{[round(c.fraction_changed, 3) for c in res.weight_change]}")
+    models = {m: models[m] for m in MODELS}
+
+    loss_fn = loss_function(cfg.loss, n_classes)
+    X_clean = torch.as_tensor(te.images)
+    y = torch.as_tensor(te.labels)
+    nb = min(cfg.sharpness_batch, len(y))
+    evals: dict[str, dict] = {m: {} for m in MODELS}
+    t0 = time.perf_counter()
+    for m, model in models.items():
+        evals[m]["clean"] = _measure(model, loss_fn, X_clean, y, X_clean[:nb], y[:nb], cfg, s)
+    for kind in cfg.distortions:
+        levels = cfg.levels_for(kind)
+        sets = distorted_sets(te.images, kind, levels, seed=s)
+        for m, model in models.items():
+            rows = []
+            for lv in levels:
+                Xd = torch.as_tensor(sets[lv])
+                rows.append(_measure(model, loss_fn, Xd, y, Xd[:nb], y[:nb], cfg, s))
+            evals[m][kind] = {"levels": list(levels)}
+            for key in rows[0]:
+                evals[m][kind][key] = [r[key] for r in rows]
+        log(f"  trial {trial}: {kind:10s} accuracy " + ", ".join(
+            f"{m} {100 * np.mean(evals[m][kind]['accuracy']):.1f}" for m in MODELS) + " | S " + ", ".join(
+            f"{m} {np.mean(evals[m][kind]['sharpness_seed000']):.3g}" for m in MODELS))
+    eval_seconds = time.perf_counter() - t0
+    return {
+        "trial": trial,
+        "seed": s,
+        "sizes": list(sizes),
+        "train": train_info,
+        "src": src_info,
+        "param_norm": {m: _param_norm(models[m]) for m in MODELS},
+        "eval": evals,
+        "eval_seconds": eval_seconds,
+        "wall_s": time.perf_counter() - t_trial,
+    }
+
+
+# --------------------------------------------------------------------------- run
+def run(cfg: RobustnessConfig, log=print) -> dict:
+    """Simulate: train, sleep, distort, measure. Returns a JSON-ready dict."""
+    import torch
+
+    torch.set_num_threads(int(cfg.threads))
+    t0 = time.perf_counter()
+    tr, te = _load_data(cfg)
+    log(f"robustness: {cfg.dataset}, {len(tr.labels)} training / {len(te.labels)} test images, "
+        f"{cfg.trials} trial(s), loss {cfg.loss}, eps {cfg.eps}, rho {cfg.rho}, sharpness batch "
+        f"{min(cfg.sharpness_batch, len(te.labels))}")
+    trials = [_run_trial(cfg, t, tr, te, log) for t in range(cfg.trials)]
+    result = {
+        "kind": "robustness",
+        "config": cfg.to_json(),
+        "dataset": {"name": cfg.dataset, "n_train": int(len(tr.labels)), "n_test": int(len(te.labels)),
+                    "image_shape": list(tr.images.shape[1:]),
+                    "sharpness_batch": int(min(cfg.sharpness_batch, len(te.labels))),
+                    "n_classes": int(trials[0]["sizes"][-1])},
+        "models": list(MODELS),
+        "distortions": {k: list(cfg.levels_for(k)) for k in cfg.distortions},
+        "seeds": [t["seed"] for t in trials],
+        "trials": trials,
+        "wall_s": time.perf_counter() - t0,
+        "versions": _versions(),
+        "command": " ".join(sys.argv),
+    }
+    result["summary"] = summarize(result)
+    return result
+
+
+def _versions() -> dict:
+    import torch
+
+    return {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
+            "platform": platform.platform()}
+
+
+# --------------------------------------------------------------------------- summary
+def _stat(values: Sequence[float]) -> dict:
+    v = np.asarray([x for x in values if x is not None], dtype=np.float64)
+    if v.size == 0:
+        return {"mean": None, "sd": None, "per_trial": []}
+    return {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if v.size > 1 else None,
+            "per_trial": [float(x) for x in v]}
+
+
+def _trial_average(trial: dict, model: str, measure: str, kinds: Sequence[str]) -> float | None:
+    vals = []
+    for k in kinds:
+        vals += list(trial["eval"][model][k].get(measure, []))
+    vals = [v for v in vals if v is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def _present_measures(result: dict) -> list[str]:
+    ev = result["trials"][0]["eval"]["baseline"]["clean"]
+    return [m for m in ("accuracy", "sharpness_seed000", "sharpness_sam", "hessian_top", "loss", "grad_norm")
+            if m in ev]
+
+
+def summarize(result: dict) -> dict:
+    """Averages over all distortion levels (and per type), mean ± sd over trials.
+
+    Returns ``{"all_levels": {model: {measure: stat}}, "per_kind": {kind:
+    {model: {measure: stat}}}, "clean": {model: {measure: stat}},
+    "src_vs_baseline": {measure: {"difference": stat, "ratio": stat}}}``
+    where a *stat* is ``{"mean", "sd", "per_trial"}``; the averages are over
+    every (type, level) point, the clean test set excluded; ``difference`` is
+    SRC − baseline and ``ratio`` baseline / SRC of the per-trial averages.
+    """
+    kinds = list(result["distortions"])
+    trials = result["trials"]
+    measures = _present_measures(result)
+    out: dict[str, Any] = {"all_levels": {}, "per_kind": {k: {} for k in kinds}, "clean": {},
+                           "src_vs_baseline": {}, "measures": measures}
+    for m in result["models"]:
+        out["all_levels"][m] = {q: _stat([_trial_average(t, m, q, kinds) for t in trials]) for q in measures}
+        out["clean"][m] = {q: _stat([t["eval"][m]["clean"].get(q) for t in trials]) for q in measures}
+        for k in kinds:
+            out["per_kind"][k][m] = {q: _stat([_trial_average(t, m, q, [k]) for t in trials]) for q in measures}
+    for q in measures:
+        b = [_trial_average(t, "baseline", q, kinds) for t in trials]
+        s = [_trial_average(t, "src", q, kinds) for t in trials]
+        diff = [si - bi for si, bi in zip(s, b)]
+        ratio = [bi / si if si not in (0, None) else None for si, bi in zip(s, b)]
+        out["src_vs_baseline"][q] = {"difference": _stat(diff), "ratio": _stat(ratio)}
+    return out
+
+
+def _fmt(stat: dict, scale: float = 1.0, digits: int = 3) -> str:
+    if stat["mean"] is None:
+        return "–"
+    if stat["sd"] is None:
+        return f"{stat['mean'] * scale:.{digits}g}"
+    return f"{stat['mean'] * scale:.{digits}g} ± {stat['sd'] * scale:.2g}"
+
+
+def _fmt_acc(stat: dict) -> str:
+    if stat["mean"] is None:
+        return "–"
+    if stat["sd"] is None:
+        return f"{100 * stat['mean']:.1f}"
+    return f"{100 * stat['mean']:.1f} ± {100 * stat['sd']:.1f}"
+
+
+def table(result: dict) -> str:
+    """Markdown tables of the summary (means ± sd over trials)."""
+    summ = result.get("summary") or summarize(result)
+    cfg, ds = result["config"], result["dataset"]
+    measures = [q for q in summ["measures"] if q in ("accuracy", "sharpness_seed000", "sharpness_sam", "hessian_top")]
+    head = ["model"] + [MEASURE_LABELS[q] for q in measures] + ["clean accuracy (%)", "‖θ‖₂"]
+    lines = [
+        f"# Robustness to distortions: {ds['name']}",
+        "",
+        f"{ds['n_train']} training / {ds['n_test']} test images, {len(result['trials'])} trial(s) "
+        f"(seeds {result['seeds']}), loss `{cfg['loss']}`, {cfg['epochs']} epoch(s), network "
+        f"{'-'.join(str(s) for s in result['trials'][0]['sizes'])}; sharpness on the first "
+        f"{ds['sharpness_batch']} (distorted) test images, ε = {cfg['eps']}, ρ = {cfg['rho']} "
+        f"({cfg['sam_steps']} ascent steps); SRC: preset `{result['trials'][0]['src']['preset']}`, "
+        f"{result['trials'][0]['src']['steps']} steps, backend {cfg['backend']}; SAM training ρ = "
+        f"{cfg['sam_train_rho']}, GNP coefficient {cfg['gnp_coef']}.",
+        "",
+        "## Averaged over all distortion levels (mean ± sd over trials)",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for m in result["models"]:
+        row = [MODEL_LABELS[m]]
+        for q in measures:
+            row.append(_fmt_acc(summ["all_levels"][m][q]) if q == "accuracy" else _fmt(summ["all_levels"][m][q]))
+        row.append(_fmt_acc(summ["clean"][m]["accuracy"]))
+        norms = [t["param_norm"][m] for t in result["trials"]]
+        row.append(_fmt(_stat(norms)))
+        lines.append("| " + " | ".join(row) + " |")
+    lines += ["", "## SRC vs baseline (paired by trial)", "",
+              "| measure | SRC − baseline | baseline / SRC |", "|---|---|---|"]
+    for q in measures + ["loss"]:
+        if q not in summ["src_vs_baseline"]:
+            continue
+        d = summ["src_vs_baseline"][q]
+        diff = (_fmt_acc(d["difference"]) + " points") if q == "accuracy" else _fmt(d["difference"])
+        lines.append(f"| {MEASURE_LABELS[q]} | {diff} | {_fmt(d['ratio'])} |")
+    lines += ["", "## Per distortion type (average over its levels)", ""]
+    head2 = ["distortion", "model"] + [MEASURE_LABELS[q] for q in measures]
+    lines += ["| " + " | ".join(head2) + " |", "|" + "---|" * len(head2)]
+    for k in result["distortions"]:
+        for m in result["models"]:
+            st = summ["per_kind"][k][m]
+            row = [k, m] + [_fmt_acc(st[q]) if q == "accuracy" else _fmt(st[q]) for q in measures]
+            lines.append("| " + " | ".join(row) + " |")
+    lines += ["", "## Per level (mean over trials): accuracy % / S(θ; ε) / SAM sharpness", ""]
+    head3 = ["distortion", "level"] + list(result["models"])
+    lines += ["| " + " | ".join(head3) + " |", "|" + "---|" * len(head3)]
+    for k, levels in [("clean", [0.0])] + list(result["distortions"].items()):
+        for i, lv in enumerate(levels):
+            row = [k, f"{lv:g}"]
+            for m in result["models"]:
+                vals = []
+                for q in ("accuracy", "sharpness_seed000", "sharpness_sam"):
+                    xs = [(t["eval"][m][k][q] if k == "clean" else t["eval"][m][k][q][i]) for t in result["trials"]]
+                    vals.append(f"{100 * np.mean(xs):.1f}" if q == "accuracy" else f"{np.mean(xs):.3g}")
+                row.append(" / ".join(vals))
+            lines.append("| " + " | ".join(row) + " |")
+    lines += ["", f"Wall time {result['wall_s']:.0f} s.", ""]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- save / load
+def save(result: dict, out_dir) -> Path:
+    """Write ``result.json`` and ``table.md`` into ``out_dir`` (atomically); return the JSON path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "result.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=1, default=_json_default))
+    tmp.replace(path)
+    (out / "table.md").write_text(table(result))
+    return path
+
+
+def _json_default(obj):
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def load(result_dir) -> dict:
+    """Read ``result.json`` from a directory (or the file itself)."""
+    p = Path(result_dir)
+    if p.is_dir():
+        p = p / "result.json"
+    return json.loads(p.read_text())
+
+
+# --------------------------------------------------------------------------- plotting
+def _save_figure(fig, path: Path) -> list[Path]:
+    try:
+        from scenarios.plotting import save_figure  # shared project style, when available
+    except ImportError:
+        save_figure = None
+    if save_figure is not None:
+        out = save_figure(fig, path)
+        if out:
+            return [Path(p) for p in out] if isinstance(out, (list, tuple)) else [Path(out)]
+        return [Path(path).with_suffix(".png"), Path(path).with_suffix(".pdf")]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext in (".png", ".pdf"):
+        p = path.with_suffix(ext)
+        fig.savefig(p, dpi=150, bbox_inches="tight")
+        paths.append(p)
+    return paths
+
+
+def _curve(result: dict, model: str, kind: str, measure: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Levels (0 = clean first), mean and sd over trials of a measure."""
+    levels = [0.0] + list(result["distortions"][kind])
+    per_trial = []
+    for t in result["trials"]:
+        ev = t["eval"][model]
+        if measure not in ev["clean"]:
+            return np.array(levels), np.full(len(levels), np.nan), np.full(len(levels), np.nan)
+        per_trial.append([ev["clean"][measure]] + list(ev[kind][measure]))
+    a = np.asarray(per_trial, dtype=np.float64)
+    if measure == "accuracy":
+        a = 100 * a
+    sd = a.std(axis=0, ddof=1) if a.shape[0] > 1 else np.zeros(a.shape[1])
+    return np.asarray(levels), a.mean(axis=0), sd
+
+
+def plot_curves(result: dict, kind: str, measure: str = "accuracy", ax=None, models: Sequence[str] | None = None,
+                legend: bool = True):
+    """Seed 000 Figure 1 panel: a measure vs distortion level (level 0 = clean), mean ± sd band."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 3))
+    for m in models or result["models"]:
+        x, mean, sd = _curve(result, m, kind, measure)
+        st = MODEL_STYLES[m]
+        ax.plot(x, mean, label=MODEL_LABELS[m], markersize=3.5, linewidth=1.5, **st)
+        if len(result["trials"]) > 1:
+            ax.fill_between(x, mean - sd, mean + sd, color=st["color"], alpha=0.12, linewidth=0)
+    ax.set_xlabel(f"{kind} level (0 = clean)")
+    ax.set_ylabel(MEASURE_LABELS[measure])
+    if legend:
+        ax.legend(fontsize=7, frameon=False)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_averages(result: dict, measure: str = "accuracy", ax=None, by_kind: bool = True):
+    """Seed 000 Figure 2 panel: bars of a measure averaged over all levels, ±1 sd over trials.
+
+    With ``by_kind`` one group of bars per distortion type plus an "all" group.
+    """
+    import matplotlib.pyplot as plt
+
+    summ = result.get("summary") or summarize(result)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3))
+    groups = (list(result["distortions"]) if by_kind else []) + ["all"]
+    models = result["models"]
+    width = 0.8 / len(models)
+    scale = 100.0 if measure == "accuracy" else 1.0
+    for j, m in enumerate(models):
+        means, sds = [], []
+        for g in groups:
+            st = summ["all_levels"][m][measure] if g == "all" else summ["per_kind"][g][m][measure]
+            means.append(np.nan if st["mean"] is None else st["mean"] * scale)
+            sds.append(0.0 if st["sd"] is None else st["sd"] * scale)
+        x = np.arange(len(groups)) + (j - (len(models) - 1) / 2) * width
+        st = MODEL_STYLES[m]
+        ax.bar(x, means, width, yerr=sds, capsize=2, label=MODEL_LABELS[m], color=st["color"],
+               alpha=0.85 if m != "baseline" else 0.6, edgecolor="black", linewidth=0.5,
+               hatch="//" if m == "src" else None)
+    ax.set_xticks(np.arange(len(groups)))
+    ax.set_xticklabels(groups)
+    ax.set_ylabel(MEASURE_LABELS[measure] + " (avg. over levels)")
+    ax.grid(axis="y", alpha=0.3)
+    return ax
+
+
+def plot(result_dir, out_dir=None) -> list[Path]:
+    """Read ``result.json`` and write ``figure1_curves`` and ``figure2_averages`` (PNG + PDF)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    result = load(result_dir)
+    out = Path(out_dir) if out_dir is not None else (Path(result_dir) if Path(result_dir).is_dir()
+                                                       else Path(result_dir).parent)
+    measures = [q for q in ("accuracy", "sharpness_seed000", "sharpness_sam", "hessian_top")
+                if q in result["trials"][0]["eval"]["baseline"]["clean"]]
+    kinds = list(result["distortions"])
+    paths: list[Path] = []
+    fig, axes = plt.subplots(len(measures), len(kinds), figsize=(3.6 * len(kinds), 2.8 * len(measures)),
+                             squeeze=False, constrained_layout=True)
+    for i, q in enumerate(measures):
+        for j, k in enumerate(kinds):
+            plot_curves(result, k, q, ax=axes[i, j], legend=(i == 0 and j == 0))
+            if i < len(measures) - 1:
+                axes[i, j].set_xlabel("")
+    cfg = result["config"]
+    fig.suptitle(f"{result['dataset']['name']}: accuracy and sharpness under distortions "
+                 f"(mean ± sd, {len(result['trials'])} trials; ε={cfg['eps']}, ρ={cfg['rho']}, loss {cfg['loss']})",
+                 fontsize=9)
+    paths += _save_figure(fig, out / "figure1_curves")
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, len(measures), figsize=(4.2 * len(measures), 3.2), squeeze=False,
+                             constrained_layout=True)
+    for i, q in enumerate(measures):
+        plot_averages(result, q, ax=axes[0, i])
+    axes[0, 0].legend(fontsize=7, frameon=False)
+    fig.suptitle(f"{result['dataset']['name']}: averages over all distortion levels "
+                 f"(bars: mean, error bars: sd over {len(result['trials'])} trials)", fontsize=9)
+    paths += _save_figure(fig, out / "figure2_averages")
+    plt.close(fig)
+    return paths
+
+
+# --------------------------------------------------------------------------- CLI
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sleep-snn robustness",
+                                description="Accuracy and sharpness under distortions: baseline, SRC, SAM, GNP "
+                                            "(seed 000's experiment on the SRC MLP).")
+    p.add_argument("--dataset", choices=DATASETS, default=None, help="data set (default fashion; digits with --quick)")
+    p.add_argument("--distortions", default="gaussian,saltpepper,speckle",
+                   help="comma-separated distortion types (default: all three)")
+    p.add_argument("--levels", nargs="+", default=None, metavar="SPEC",
+                   help="override the levels: '0.1,0.3' for every type and/or 'gaussian=0.1,0.3'")
+    p.add_argument("--trials", type=int, default=None, help="independent trials (default 3; 2 with --quick)")
+    p.add_argument("--backend", choices=("torch", "brian2"), default="torch", help="SRC simulator")
+    p.add_argument("--n-train", type=int, default=None, help="training images (default: all)")
+    p.add_argument("--n-test", type=int, default=None, help="test images (default: all)")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (default 2)")
+    p.add_argument("--loss", choices=("mse", "ce"), default="mse",
+                   help="training loss and the loss whose sharpness is measured (default mse, as SRC)")
+    p.add_argument("--hidden", default=None, help="hidden widths, e.g. 1200,1200 (default; 256,256 with --quick)")
+    p.add_argument("--eps", type=float, default=0.5, help="radius ε of seed 000's sharpness (default 0.5)")
+    p.add_argument("--rho", type=float, default=0.5, help="radius ρ of the SAM sharpness measure (default 0.5)")
+    p.add_argument("--sam-steps", type=int, default=None, help="ascent steps of the SAM sharpness (default 5)")
+    p.add_argument("--sharpness-batch", type=int, default=None,
+                   help="test images used for the sharpness measures (default 1000; 100 with --quick)")
+    p.add_argument("--hessian", action="store_true", help="also compute the top Hessian eigenvalue")
+    p.add_argument("--hessian-iters", type=int, default=None, help="max power iterations (default 20)")
+    p.add_argument("--sam-train-rho", type=float, default=0.05, help="SAM radius for training (default 0.05)")
+    p.add_argument("--gnp-coef", type=float, default=0.01, help="gradient-norm penalty coefficient (default 0.01)")
+    p.add_argument("--sleep-steps", type=int, default=None, help="SRC steps (default: preset, 15000)")
+    p.add_argument("--seed", type=int, default=0, help="first trial seed (trial t uses seed + t)")
+    p.add_argument("--data-dir", default=None, help="directory of the IDX files")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--out", default="results/robustness", help="output directory")
+    p.add_argument("--quick", action="store_true", help="tiny run on digits (well under a minute)")
+    p.add_argument("--no-plot", action="store_true", help="skip the figures")
+    p.add_argument("--plot-only", action="store_true", help="only re-plot an existing --out/result.json")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> RobustnessConfig:
+    kinds = [k.strip() for k in args.distortions.split(",") if k.strip()]
+    given = {
+        "dataset": args.dataset, "distortions": tuple(kinds), "levels": parse_levels(args.levels, kinds),
+        "trials": args.trials, "backend": args.backend, "n_train": args.n_train, "n_test": args.n_test,
+        "epochs": args.epochs, "loss": args.loss,
+        "hidden": tuple(int(h) for h in args.hidden.split(",")) if args.hidden else None,
+        "eps": args.eps, "rho": args.rho, "sam_steps": args.sam_steps, "sharpness_batch": args.sharpness_batch,
+        "hessian": args.hessian, "hessian_iters": args.hessian_iters, "sam_train_rho": args.sam_train_rho,
+        "gnp_coef": args.gnp_coef, "sleep_steps": args.sleep_steps, "seed": args.seed, "data_dir": args.data_dir,
+        "threads": args.threads,
+    }
+    given = {k: v for k, v in given.items() if v is not None}
+    if args.quick:
+        if args.levels is None:
+            given.pop("levels", None)
+        return quick_config(**given)
+    if given.get("levels") is None:
+        given.pop("levels", None)
+    return RobustnessConfig(**given)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    if args.plot_only:
+        for p in plot(out):
+            print(p)
+        return 0
+    try:
+        cfg = config_from_args(args)
+    except ValueError as exc:
+        parser.error(str(exc))
+    result = run(cfg, log=lambda s: print(s, flush=True))
+    path = save(result, out)
+    print(f"wrote {path} and {out / 'table.md'}")
+    if not args.no_plot:
+        for p in plot(out):
+            print(f"wrote {p}")
+    summ = result["summary"]
+    for m in MODELS:
+        a = summ["all_levels"][m]
+        print(f"{m:9s} accuracy {_fmt_acc(a['accuracy'])} %, S(eps) {_fmt(a['sharpness_seed000'])}, "
+              f"SAM {_fmt(a['sharpness_sam'])}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,664 @@
+"""The recurrent E/I network with STDP, inhibitory STDP and the sleep controller.
+
+Architecture of the sleep-based homeostatic-regularisation network of arXiv
+2601.08447: Poisson inputs (one per pixel) project to excitatory LIF neurons
+(STDP), excitatory neurons connect recurrently (STDP, no self-connections) and
+to inhibitory neurons, and inhibitory neurons project back to the excitatory
+ones (inhibitory STDP, Vogels et al. 2011).
+
+One :class:`brian2.Network` holds everything, including a one-neuron
+controller (``'ctrl'``) that switches between wake and sleep inside the
+simulation, so that a whole training set (and the read-out presentations after
+it) is one ``run()`` that compiles to one standalone program. Images are shown
+from a :class:`~brian2.TimedArray` indexed by the *wake clock*, which pauses
+while the network sleeps (no image is skipped). Per-image spike counts are
+read out by an event at each image boundary, so no spike of a long run needs
+to be stored.
+
+Typical use::
+
+    sim = EISimulation(EINetworkParams(), SleepParams(sleep_ratio=0.1), images, n_train=1000)
+    out = sim.run(seed=0)          # compiles on first use (standalone)
+    out2 = sim.run(seed=1)         # re-runs the same binary
+    sim.close()
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import brian2
+import numpy as np
+from brian2 import (
+    Clock,
+    EventMonitor,
+    Hz,
+    Network,
+    NeuronGroup,
+    StateMonitor,
+    Synapses,
+    TimedArray,
+    linked_var,
+    ms,
+    second,
+)
+
+from . import equations as eq
+from .backend import DEFAULT_BACKEND, check_backend, is_standalone, use_backend
+from .params import PLASTIC_PATHWAYS, EINetworkParams, ParameterError
+from .sleep import SleepParams, decode_end_reason, sleep_decay, stop_when
+
+__all__ = ["build_network", "EISimulation", "RunOutput", "SEED_ENV"]
+
+#: environment variable read by a standalone binary to reseed without recompiling
+SEED_ENV = "SLEEP_SNN_SEED"
+_MODE_CODES = {"off": 0, "trigger": 1, "schedule": 2}
+#: a clock slow enough to tick only once, at t = 0
+_ONCE_DT = 1e7 * second
+
+
+def _neuron_namespace(lif) -> dict:
+    return {
+        "v_rest": lif.v_rest, "v_reset": lif.v_reset, "v_thresh": lif.v_thresh,
+        "tau_m": lif.tau_m, "tau_e": lif.tau_e, "tau_i": lif.tau_i,
+        "tau_adapt": lif.tau_adapt, "adapt_increment": lif.adapt_increment,
+    }
+
+
+def lif_group(n: int, lif, name: str, *, exc_extra: bool = False, raster: int = 0,
+              dt=None) -> NeuronGroup:
+    """A population of LIF neurons as used in the network (without links).
+
+    The ``sleeping``, ``plastic``, ``image_done`` and ``sigma`` variables are
+    linked variables: link them with :func:`link_to_controller` (or to any
+    one-neuron group with those variables) before running. With ``raster > 0``
+    the spikes of the first ``raster`` neurons also raise a ``'raster'`` event,
+    for a spike monitor that does not store the spikes of every neuron.
+    """
+    eqs = eq.NEURON_EQS + (eq.EXC_EXTRA_EQS if exc_extra else "")
+    events = {"image_end": eq.IMAGE_END_EVENT}
+    if raster:
+        events["raster"] = f"({eq.NEURON_THRESHOLD}) and not_refractory and i < {int(raster)}"
+    group = NeuronGroup(
+        n, eqs, threshold=eq.NEURON_THRESHOLD, reset=eq.NEURON_RESET,
+        refractory=lif.t_ref, method="exponential_euler", namespace=_neuron_namespace(lif),
+        events=events, name=name, dt=dt,
+    )
+    group.run_on_event("image_end", eq.IMAGE_END_RESET, order=-1)
+    group.v = lif.v_rest
+    return group
+
+
+def link_to_controller(group, ctrl, names) -> None:
+    """Link each variable in ``names`` of ``group`` to the one neuron of ``ctrl``.
+
+    A name ``x`` is linked to ``ctrl.x``, except that ``x_ctrl`` is linked to
+    ``ctrl.x`` (for the flags that the neurons copy every step).
+    """
+    index = np.zeros(len(group), dtype=int)
+    for name in names:
+        source = name[:-5] if name.endswith("_ctrl") else name
+        setattr(group, name, linked_var(ctrl, source, index=index))
+
+
+def _stdp_synapses(source, target, params: EINetworkParams, pathway: str, J) -> Synapses:
+    stdp = params.stdp
+    W = f"W_{pathway}"
+    syn = Synapses(
+        source, target, model=eq.STDP_MODEL,
+        on_pre=eq.STDP_ON_PRE.format(W=W), on_post=eq.STDP_ON_POST.format(W=W),
+        namespace={"J": J, "tau_plus": stdp.tau_plus, "tau_minus": stdp.tau_minus,
+                   "w_max": stdp.w_max},
+        name=pathway,
+    )
+    return syn
+
+
+def _istdp_synapses(source, target, params: EINetworkParams, pathway: str, J) -> Synapses:
+    istdp = params.istdp
+    W = f"W_{pathway}"
+    return Synapses(
+        source, target, model=eq.ISTDP_MODEL,
+        on_pre=eq.ISTDP_ON_PRE.format(W=W), on_post=eq.ISTDP_ON_POST.format(W=W),
+        namespace={"J": J, "tau_istdp": istdp.tau, "alpha_istdp": istdp.alpha,
+                   "w_max": istdp.w_max},
+        name=pathway,
+    )
+
+
+def schedule_rates(images: np.ndarray, params: EINetworkParams) -> np.ndarray:
+    """Input rates (Hz) of an image schedule, shape (n_images, n_input)."""
+    images = np.asarray(images, dtype=float)
+    if images.ndim != 2 or images.shape[1] != params.n_input:
+        raise ParameterError(
+            f"images must have shape (n_images, n_input={params.n_input}); got {images.shape}"
+        )
+    if images.shape[0] < 1:
+        raise ParameterError("images must contain at least one image")
+    if not np.all(np.isfinite(images)) or images.min() < 0 or images.max() > 1:
+        raise ParameterError("image intensities must lie in [0, 1]")
+    return images * float(params.input_rate / Hz)
+
+
+def build_network(params: EINetworkParams, sleep: SleepParams, images: np.ndarray,
+                  n_train: int, *, raster_exc: int = 40, raster_inh: int = 10,
+                  record_interval=100 * ms) -> Network:
+    """Build the E/I network for one image schedule.
+
+    Parameters
+    ----------
+    params : EINetworkParams
+    sleep : SleepParams
+    images : ndarray, shape (n_images, n_input)
+        Intensities in [0, 1]. The first ``n_train`` images form the training
+        block (plasticity on, sleep possible), the rest are presented with
+        plasticity off to record read-out features.
+    n_train : int
+        Size of the training block (0 .. n_images).
+    raster_exc, raster_inh : int
+        Number of excitatory / inhibitory neurons whose spikes are recorded
+        for rasters (0 = none).
+    record_interval : second
+        Sampling interval of the total-weight traces (multiple of ``check_interval``).
+
+    Returns
+    -------
+    brian2.Network
+        Named objects: ``'inp'``, ``'exc'``, ``'inh'``, ``'inp_exc'``,
+        ``'exc_exc'``, ``'exc_inh'``, ``'inh_exc'``, ``'ctrl'``, ``'meter'``,
+        monitors ``'weights'``, ``'counts_exc'``, ``'counts_inh'``,
+        ``'sleep_starts'``, ``'sleep_ends'``, ``'raster_exc'``, ``'raster_inh'``.
+        ``net.duration`` holds the (upper bound of the) run duration.
+    """
+    rates = schedule_rates(images, params)
+    n_images = rates.shape[0]
+    if not 0 <= int(n_train) <= n_images:
+        raise ParameterError(f"n_train={n_train!r} must lie in [0, {n_images}] (the number of images)")
+    dt = params.dt
+    spi = params.steps_per_image
+    k = sleep.check_steps(dt)
+    rec_steps = float(record_interval / (k * dt))
+    if abs(rec_steps - round(rec_steps)) > 1e-6 or rec_steps < 1 - 1e-9:
+        raise ParameterError(
+            f"record_interval={record_interval!r} must be a multiple of check_interval={sleep.check_interval!r}"
+        )
+    brian2.defaultclock.dt = dt
+    check_clock = Clock(dt=k * dt, name="check_clock")
+
+    # stimulus: one row per image (rates in Hz), indexed by the wake clock
+    stimulus = TimedArray(rates * Hz, dt=params.t_image, name="stimulus")
+
+    ctrl = NeuronGroup(1, eq.CONTROLLER_EQS, name="ctrl", order=-50,
+                       events={"sleep_start": eq.SLEEP_START_EVENT, "sleep_end": eq.SLEEP_END_EVENT})
+    meter = NeuronGroup(1, eq.METER_EQS, clock=check_clock, name="meter", order=-100)
+    ctrl.W_inp_exc = linked_var(meter, "W_inp_exc")
+    ctrl.W_exc_exc = linked_var(meter, "W_exc_exc")
+    ctrl.W_inh_exc = linked_var(meter, "W_inh_exc")
+    counted = {f"c_{p}": float(p in sleep.pathways) for p in PLASTIC_PATHWAYS}
+    ctrl.run_regularly(eq.CONTROLLER_DECIDE, when="groups", order=-50, name="ctrl_decide")
+    ctrl.run_regularly(eq.CONTROLLER_ADVANCE, when="end", order=100, name="ctrl_advance")
+    ctrl.namespace.update(counted)
+    ctrl.namespace.update({"steps_per_image": spi, "steps_present": params.steps_present,
+                           "stop_when": stop_when})
+
+    inp = NeuronGroup(params.n_input, eq.INPUT_EQS, threshold=eq.INPUT_THRESHOLD,
+                      reset=eq.INPUT_RESET, namespace={"stimulus": stimulus}, name="inp")
+    link_to_controller(inp, ctrl, ("sleeping", "stim_on", "wake_t"))
+    inp.run_regularly(eq.INPUT_INTEGRATE, when="groups", order=10, name="inp_integrate")
+    inp.lam_next = "-log(1 - rand())"
+
+    exc = lif_group(params.n_exc, params.exc, "exc", exc_extra=True, raster=raster_exc)
+    inh = lif_group(params.n_inh, params.inh, "inh", raster=raster_inh)
+    objects = [ctrl, meter, inp, exc, inh]
+    for group in (exc, inh):
+        link_to_controller(group, ctrl, ("sleeping_ctrl", "plastic_ctrl", "image_done", "sigma"))
+        group.run_regularly(eq.NEURON_COPY_FLAGS, when="groups", order=-40,
+                            name=f"{group.name}_flags")
+        if sleep.mode != "off":
+            group.run_regularly(eq.NEURON_NOISE, when="groups", order=5, name=f"{group.name}_noise")
+
+    inp_exc = _stdp_synapses(inp, exc, params, "inp_exc", params.J_inp_exc)
+    inp_exc.connect(p=params.p_inp_exc)
+    inp_exc.w = f"rand() * {params.w_init_inp_exc!r}"
+    exc_exc = _stdp_synapses(exc, exc, params, "exc_exc", params.J_exc_exc)
+    exc_exc.connect(condition="i != j", p=params.p_exc_exc)
+    exc_exc.w = f"rand() * {params.w_init_exc_exc!r}"
+    exc_inh = Synapses(exc, inh, model=eq.STATIC_MODEL, on_pre=eq.STATIC_ON_PRE,
+                       namespace={"J": params.J_exc_inh}, name="exc_inh")
+    exc_inh.connect(p=params.p_exc_inh)
+    exc_inh.w = f"rand() * {params.w_init_exc_inh!r}"
+    inh_exc = _istdp_synapses(inh, exc, params, "inh_exc", params.J_inh_exc)
+    inh_exc.connect(p=params.p_inh_exc)
+    inh_exc.w = f"rand() * {params.w_init_inh_exc!r}"
+    plastic_syns = {"inp_exc": inp_exc, "exc_exc": exc_exc, "inh_exc": inh_exc}
+    objects += [inp_exc, exc_exc, exc_inh, inh_exc]
+
+    once = Clock(dt=_ONCE_DT, name="once_clock")
+    for pathway, syn in plastic_syns.items():
+        W = f"W_{pathway}"
+        # running weight sums start from the initial weights (one-off at t = 0)
+        syn.run_regularly(eq.INIT_SUM_CODE.format(W=W), clock=once, when="start",
+                          name=f"{pathway}_init_sum")
+        if sleep.mode != "off" and pathway in sleep.pathways:
+            syn.namespace["sleep_decay"] = sleep_decay
+            syn.run_regularly(eq.DECAY_CODE.format(W=W), clock=check_clock, when="groups",
+                              order=-200, name=f"{pathway}_decay")
+
+    meter_sum = Synapses(exc, meter, model=eq.METER_SUM_MODEL, name="meter_sum")
+    meter_sum.connect()
+    objects.append(meter_sum)
+
+    # --- monitors --------------------------------------------------------
+    weights = StateMonitor(meter, ["W_inp_exc", "W_exc_exc", "W_inh_exc"], record=0,
+                           dt=record_interval, when="end", name="weights")
+    counts_exc = EventMonitor(exc, "image_end", variables=["img_count"], name="counts_exc")
+    counts_inh = EventMonitor(inh, "image_end", variables=["img_count"], name="counts_inh")
+    starts = EventMonitor(ctrl, "sleep_start", variables=["W", "wake_steps"], name="sleep_starts")
+    ends = EventMonitor(ctrl, "sleep_end", variables=["W", "end_reason", "wake_steps"],
+                        name="sleep_ends")
+    objects += [weights, counts_exc, counts_inh, starts, ends]
+    if raster_exc:
+        objects.append(EventMonitor(exc, "raster", name="raster_exc"))
+    if raster_inh:
+        objects.append(EventMonitor(inh, "raster", name="raster_inh"))
+
+    net = Network(*objects, name="ei_network")
+    _set_runtime_values(net, params, sleep, n_train, n_images)
+    # Upper bound of the run: every image plus the largest sleep the budget
+    # allows; the controller stops the run as soon as all images are shown.
+    total_steps = n_images * spi
+    max_factor = max(sleep.budget_factor, 9.0)
+    net.duration = (total_steps + 2 + math.ceil(max_factor * n_train * spi)) * dt
+    net.n_images = n_images
+    net.n_train = n_train
+    return net
+
+
+def runtime_values(params: EINetworkParams, sleep: SleepParams, n_train: int,
+                   n_images: int) -> dict:
+    """The values of every run-time settable variable, by ``(object, variable)``.
+
+    These are what a standalone binary gets on its command line when it is
+    re-run with new parameters (no recompilation).
+    """
+    dt = params.dt
+    spi = params.steps_per_image
+    values = {
+        ("ctrl", "mode"): _MODE_CODES[sleep.mode],
+        ("ctrl", "alpha_trig"): sleep.alpha_trig,
+        ("ctrl", "alpha_base"): sleep.alpha_base,
+        ("ctrl", "budget_factor"): sleep.budget_factor,
+        ("ctrl", "max_sleep_steps"): sleep.max_sleep_steps(dt),
+        ("ctrl", "interval_steps"): sleep.interval_steps(dt),
+        ("ctrl", "next_sleep"): sleep.interval_steps(dt),
+        ("ctrl", "sigma"): sleep.sigma,
+        ("ctrl", "plasticity_on"): float(params.plastic),
+        ("ctrl", "train_steps"): n_train * spi,
+        ("ctrl", "total_steps"): n_images * spi,
+        ("inp_exc", "eta_plus"): params.stdp.eta_plus,
+        ("inp_exc", "eta_minus"): params.stdp.eta_minus,
+        ("exc_exc", "eta_plus"): params.stdp.eta_plus,
+        ("exc_exc", "eta_minus"): params.stdp.eta_minus,
+        ("inh_exc", "eta"): params.istdp.eta,
+    }
+    for pathway in PLASTIC_PATHWAYS:
+        values[(pathway, "w_tgt")] = sleep.w_tgt(pathway)
+        values[(pathway, "lam_tick")] = sleep.lam_tick(dt)
+    return values
+
+
+def _set_runtime_values(net: Network, params, sleep, n_train, n_images) -> None:
+    for (obj, var), value in runtime_values(params, sleep, n_train, n_images).items():
+        setattr(net[obj], var, value)
+    ctrl = net["ctrl"]
+    ctrl.stim_on = 1
+    ctrl.plastic = float(params.plastic)
+
+
+@dataclass
+class RunOutput:
+    """Everything a run of the E/I network produced.
+
+    Attributes
+    ----------
+    counts_exc, counts_inh : ndarray, shape (n_images, n_exc / n_inh)
+        Wake spikes per image and neuron (training block first).
+    weights_t : ndarray
+        Sample times of the weight traces (s).
+    weights : dict of ndarray
+        Total weight per plastic pathway at ``weights_t``.
+    final_weights : dict of ndarray
+        Final weights per pathway (all four), and ``'<pathway>_i'/'_j'`` indices.
+    episodes : list of dict
+        One per sleep episode: ``start``/``end`` (s of simulated time),
+        ``start_wake``/``end_wake`` (s of wake time), ``W_start``, ``W_end``,
+        ``reason`` (names).
+    sleep_time, wake_time : float
+        Total time asleep / awake (s).
+    sleep_counts_exc, sleep_counts_inh : ndarray
+        Spikes per neuron while sleeping (replay).
+    W0 : float
+        Total weight of the controlled pathways at the start.
+    raster : dict
+        ``'exc_t', 'exc_i', 'inh_t', 'inh_i'`` spike times (s) and indices.
+    sim_time : float
+        Simulated time (s).
+    run_seconds, compile_seconds : float
+        Wall time of the simulation loop and of code generation + compilation.
+    seed : int
+    backend : str
+    """
+
+    counts_exc: np.ndarray
+    counts_inh: np.ndarray
+    weights_t: np.ndarray
+    weights: dict
+    final_weights: dict
+    episodes: list
+    sleep_time: float
+    wake_time: float
+    sleep_counts_exc: np.ndarray
+    sleep_counts_inh: np.ndarray
+    W0: float
+    raster: dict
+    sim_time: float
+    run_seconds: float
+    compile_seconds: float
+    seed: int
+    backend: str
+    n_train: int
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def sleep_ratio(self) -> float:
+        """Achieved sleep / (sleep + wake) during the run."""
+        total = self.sleep_time + self.wake_time
+        return self.sleep_time / total if total > 0 else 0.0
+
+    @property
+    def realtime_factor(self) -> float:
+        return self.sim_time / self.run_seconds if self.run_seconds > 0 else float("inf")
+
+    def mean_rates(self, t_present: float, split: str = "all") -> dict:
+        """Mean wake firing rate (Hz) per population over presented images."""
+        sl = {"all": slice(None), "train": slice(0, self.n_train),
+              "probe": slice(self.n_train, None)}[split]
+        out = {}
+        for name, counts in (("exc", self.counts_exc), ("inh", self.counts_inh)):
+            c = counts[sl]
+            out[name] = float(c.mean() / t_present) if c.size else float("nan")
+        return out
+
+
+def _per_image_counts(mon, n_neurons: int, n_images: int) -> np.ndarray:
+    i = np.asarray(mon.i[:], dtype=np.int64)
+    counts = np.asarray(mon.img_count[:], dtype=np.int64)
+    n_events = len(i) // n_neurons if n_neurons else 0
+    if len(i) != n_events * n_neurons:
+        raise RuntimeError(f"image-boundary records are incomplete ({len(i)} for {n_neurons} neurons)")
+    out = np.zeros((n_events, n_neurons), dtype=np.int32)
+    rows = np.repeat(np.arange(n_events), n_neurons)
+    out[rows, i] = counts
+    if n_events != n_images:
+        raise RuntimeError(
+            f"recorded {n_events} image boundaries for {n_images} images: the run ended early"
+        )
+    return out
+
+
+class EISimulation:
+    """Build (and for standalone backends, compile) the E/I network once, run it many times.
+
+    Parameters
+    ----------
+    params : EINetworkParams
+    sleep : SleepParams
+        Its ``mode`` and ``check_interval`` fix the structure; every other
+        field can change between runs (``run(sleep=...)``).
+    images : ndarray, shape (n_images, n_input)
+        Image schedule (intensities in [0, 1]); the first ``n_train`` are the
+        training block.
+    n_train : int
+    backend : str
+        ``"cpp_standalone"`` (default), ``"numpy"``, ``"cython"`` or ``"cuda_standalone"``.
+    directory : path-like, optional
+        Build directory for standalone backends.
+    progress : bool
+        Show progress of long runs on stderr.
+    raster_exc, raster_inh, record_interval
+        See :func:`build_network`.
+    """
+
+    def __init__(self, params: EINetworkParams, sleep: SleepParams, images: np.ndarray,
+                 n_train: int, *, backend: str = DEFAULT_BACKEND, directory=None,
+                 progress: bool = True, raster_exc: int = 40, raster_inh: int = 10,
+                 record_interval=100 * ms, seed: int = 0):
+        self.backend = check_backend(backend)
+        self.params = params
+        self.sleep = sleep
+        self.images = np.asarray(images, dtype=float)
+        self.n_train = int(n_train)
+        self.progress = progress
+        self.directory = directory
+        self._build_kw = dict(raster_exc=raster_exc, raster_inh=raster_inh,
+                              record_interval=record_interval)
+        self._ctx = None
+        self.net = None
+        self.compile_seconds = 0.0
+        self._built_seed = int(seed)
+        self._closed = False
+        if is_standalone(self.backend):
+            self._build_standalone(int(seed))
+
+    # ------------------------------------------------------------------
+    def _build_standalone(self, seed: int) -> None:
+        self._ctx = use_backend(self.backend, self.directory)
+        self.directory = self._ctx.__enter__()
+        try:
+            brian2.seed(seed)
+            brian2.device.insert_code("main", _RESEED_CODE)
+            t0 = time.perf_counter()
+            self.net = build_network(self.params, self.sleep, self.images, self.n_train,
+                                     **self._build_kw)
+            report = _STANDALONE_REPORT if self.progress else None
+            self.net.run(self.net.duration, report=report, report_period=2 * second,
+                         namespace={})
+            brian2.device.build(run=False, directory=str(self.directory))
+            self.compile_seconds = time.perf_counter() - t0
+        except BaseException:
+            self.close()
+            raise
+
+    def _check_structure(self, sleep: SleepParams) -> None:
+        if sleep.mode != self.sleep.mode and "off" in (sleep.mode, self.sleep.mode):
+            raise ParameterError(
+                f"sleep.mode={sleep.mode!r} differs from the compiled mode {self.sleep.mode!r}; "
+                "'off' builds no decay or noise, so build a new EISimulation"
+            )
+        if sleep.check_interval != self.sleep.check_interval or sleep.pathways != self.sleep.pathways:
+            raise ParameterError(
+                "sleep.check_interval and sleep.pathways are fixed when the network is built; "
+                "build a new EISimulation to change them"
+            )
+
+    def run(self, seed: int = 0, sleep: SleepParams | None = None,
+            params: EINetworkParams | None = None) -> RunOutput:
+        """Run the whole schedule once and return its outputs.
+
+        ``sleep`` and ``params`` may change run-time values (see
+        :func:`runtime_values`); anything else needs a new simulation.
+        """
+        if self._closed:
+            raise RuntimeError("this EISimulation has been closed")
+        sleep = self.sleep if sleep is None else sleep
+        params = self.params if params is None else params
+        self._check_structure(sleep)
+        if params is not self.params:
+            _check_same_structure(self.params, params)
+        if is_standalone(self.backend):
+            return self._run_standalone(int(seed), sleep, params)
+        return self._run_runtime(int(seed), sleep, params)
+
+    def _run_standalone(self, seed: int, sleep: SleepParams, params: EINetworkParams) -> RunOutput:
+        net = self.net
+        run_args = {}
+        for (obj, var), value in runtime_values(params, sleep, self.n_train, len(self.images)).items():
+            run_args[getattr(net[obj], var)] = value
+        brian2.device.run_environment_variables[SEED_ENV] = str(seed)
+        brian2.device.run(directory=str(self.directory), run_args=run_args, with_output=True)
+        if self.progress:
+            sys.stderr.write("\n")
+        run_seconds = float(brian2.device._last_run_time)
+        return self._collect(net, seed, run_seconds, params, sleep)
+
+    def _run_runtime(self, seed: int, sleep: SleepParams, params: EINetworkParams) -> RunOutput:
+        with use_backend(self.backend):
+            brian2.seed(seed)
+            t0 = time.perf_counter()
+            net = build_network(params, sleep, self.images, self.n_train, **self._build_kw)
+            build_s = time.perf_counter() - t0
+            report = _RuntimeProgress(net) if self.progress else None
+            t0 = time.perf_counter()
+            net.run(net.duration, report=report, report_period=2 * second, namespace={})
+            run_seconds = time.perf_counter() - t0
+            if report is not None:
+                report.close()
+            self.net = net
+            self.compile_seconds = build_s
+            return self._collect(net, seed, run_seconds, params, sleep)
+
+    def _collect(self, net, seed, run_seconds, params, sleep) -> RunOutput:
+        n_images = len(self.images)
+        dt = float(params.dt / second)
+        ctrl = net["ctrl"]
+        sleep_steps = int(ctrl.sleep_steps[0])
+        wake_steps = int(ctrl.wake_steps[0])
+        counts_exc = _per_image_counts(net["counts_exc"], params.n_exc, n_images)
+        counts_inh = _per_image_counts(net["counts_inh"], params.n_inh, n_images)
+        wmon = net["weights"]
+        weights = {p: np.asarray(getattr(wmon, f"W_{p}")[0], dtype=float) for p in PLASTIC_PATHWAYS}
+        final = {}
+        for p in ("inp_exc", "exc_exc", "exc_inh", "inh_exc"):
+            syn = net[p]
+            final[p] = np.asarray(syn.w[:], dtype=float)
+            final[p + "_i"] = np.asarray(syn.i[:], dtype=np.int32)
+            final[p + "_j"] = np.asarray(syn.j[:], dtype=np.int32)
+        starts, ends = net["sleep_starts"], net["sleep_ends"]
+        st, et = np.asarray(starts.t / second), np.asarray(ends.t / second)
+        episodes = []
+        for k, t_start in enumerate(st):
+            ep = {"start": float(t_start), "start_wake": float(starts.wake_steps[k]) * dt,
+                  "W_start": float(starts.W[k])}
+            if k < len(et):
+                ep.update(end=float(et[k]), end_wake=float(ends.wake_steps[k]) * dt,
+                          W_end=float(ends.W[k]), reason=decode_end_reason(int(ends.end_reason[k])))
+            else:  # still asleep when the run ended (cannot happen: wake must finish)
+                ep.update(end=None, end_wake=None, W_end=None, reason=["unfinished"])
+            episodes.append(ep)
+        raster = {}
+        for pop in ("exc", "inh"):
+            name = f"raster_{pop}"
+            if name in net:
+                raster[f"{pop}_t"] = np.asarray(net[name].t / second)
+                raster[f"{pop}_i"] = np.asarray(net[name].i[:], dtype=np.int32)
+        sim_time = float(net.t / second)
+        return RunOutput(
+            counts_exc=counts_exc, counts_inh=counts_inh,
+            weights_t=np.asarray(wmon.t / second), weights=weights, final_weights=final,
+            episodes=episodes, sleep_time=sleep_steps * dt, wake_time=wake_steps * dt,
+            sleep_counts_exc=np.asarray(net["exc"].sleep_count[:], dtype=np.int64),
+            sleep_counts_inh=np.asarray(net["inh"].sleep_count[:], dtype=np.int64),
+            W0=float(ctrl.W0[0]), raster=raster, sim_time=sim_time,
+            run_seconds=run_seconds, compile_seconds=self.compile_seconds, seed=seed,
+            backend=self.backend, n_train=self.n_train,
+        )
+
+    def close(self) -> None:
+        """Release the standalone device (the build directory is kept)."""
+        if self._ctx is not None:
+            ctx, self._ctx = self._ctx, None
+            ctx.__exit__(None, None, None)
+        self._closed = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _check_same_structure(a: EINetworkParams, b: EINetworkParams) -> None:
+    """Only learning rates and ``plastic`` may differ between runs of one build."""
+    runtime_ok = {"stdp": ("eta_plus", "eta_minus"), "istdp": ("eta",)}
+    for f in dataclasses.fields(a):
+        va, vb = getattr(a, f.name), getattr(b, f.name)
+        if f.name == "plastic":
+            continue
+        if f.name in runtime_ok:
+            fixed = [g.name for g in dataclasses.fields(va) if g.name not in runtime_ok[f.name]]
+            if any(getattr(va, n) != getattr(vb, n) for n in fixed):
+                raise ParameterError(
+                    f"EINetworkParams.{f.name} differs in a field fixed at build time "
+                    f"(only {runtime_ok[f.name]} can change between runs)"
+                )
+        elif va != vb:
+            raise ParameterError(
+                f"EINetworkParams.{f.name} differs from the built network; build a new EISimulation"
+            )
+
+
+# Re-seed every random generator from $SLEEP_SNN_SEED when it is set, right
+# after the seed compiled into main(): connectivity, initial weights, input
+# spikes and noise then all follow the run-time seed, without recompiling.
+_RESEED_CODE = f"""
+{{
+    const char* _sleep_snn_seed = std::getenv("{SEED_ENV}");
+    if (_sleep_snn_seed != NULL) {{
+        const unsigned long _seed_value = std::strtoul(_sleep_snn_seed, NULL, 10);
+        for (size_t _k = 0; _k < brian::_random_generators.size(); _k++)
+            brian::_random_generators[_k].seed(_seed_value + _k);
+    }}
+}}
+"""
+
+# Progress of a standalone run: images shown (wake clock), not simulated time,
+# since the length of a run with sleep is not known in advance.
+_STANDALONE_REPORT = r"""
+    const double _wake = brian::_array_ctrl_wake_steps[0];
+    const double _total = brian::_array_ctrl_total_steps[0];
+    const double _slept = brian::_array_ctrl_sleep_steps[0];
+    const double _frac = _total > 0 ? _wake / _total : 1.0;
+    const double _eta = _frac > 0 ? elapsed * (1.0 - _frac) / _frac : 0.0;
+    const int _width = 30;
+    const int _filled = (int)(_frac * _width);
+    std::cerr << "\r[";
+    for (int _k = 0; _k < _width; _k++) std::cerr << (_k < _filled ? '#' : '.');
+    std::cerr << "] " << (int)(100 * _frac) << "% of images, slept " << _slept / 1000.0
+              << " s, " << (int)elapsed << " s elapsed, ~" << (int)_eta << " s left   " << std::flush;
+"""
+
+
+class _RuntimeProgress:
+    """A tqdm bar over images shown, for runtime (numpy/cython) backends."""
+
+    def __init__(self, net):
+        from tqdm import tqdm
+
+        self.net = net
+        self.total = int(net["ctrl"].total_steps[0])
+        self.bar = tqdm(total=self.total, unit="step", desc="wake steps", leave=False,
+                        disable=not sys.stderr.isatty() and os.environ.get("SLEEP_SNN_PROGRESS") != "1")
+
+    def __call__(self, elapsed, completed, start, duration):
+        done = int(self.net["ctrl"].wake_steps[0])
+        self.bar.update(max(0, done - self.bar.n))
+
+    def close(self):
+        self.bar.close()
