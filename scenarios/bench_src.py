@@ -185,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         "backend": args.backend if args.backend == "torch" else f"brian2/{args.brian2_backend}",
         "device": args.device,
         "peak_rss_mb": round(self_mb, 1),
+        # largest child process (compiler, standalone binary); a forked child also counts
+        # the pages it shares with this process, so this is an upper bound
         "peak_rss_children_mb": round(child_mb, 1),
         "dataset": dataset,
         "steps": res.steps,

@@ -105,6 +105,7 @@ __all__ = [
     "class_correlations",
     "load_task_data",
     "main",
+    "merge_results",
     "plot",
     "rehearsal_count",
     "resolve_preset",
@@ -143,6 +144,9 @@ CORRELATION_LAYERS = (0, 1)
 #: Images per class used for the image-level correlation summary.
 CORRELATION_IMAGES_PER_CLASS = 30
 CONVENTIONS = ("authors", "torch")
+#: Settings of ``--quick`` (a smoke test that runs in seconds; not a result).
+QUICK = dict(dataset="digits", trials=1, hidden=(128, 128), n_per_task=250, epochs=20,
+             sleep_steps=1000, sleep_increment=250)
 
 
 # --------------------------------------------------------------------------
@@ -914,6 +918,44 @@ def run(cfg: IncrementalConfig, log=print, params: SRCParams | None = None,
     }
 
 
+def merge_results(results: Sequence[dict]) -> dict:
+    """Merge runs that differ only in their trials (e.g. one process per seed).
+
+    The configurations must agree except for ``seed`` and ``trials``; the
+    trials are concatenated in the given order (duplicate seeds are an
+    error) and the table is recomputed.
+
+    Raises
+    ------
+    ValueError
+        If the runs are not compatible.
+    """
+    if not results:
+        raise ValueError("nothing to merge")
+    ignore = {"seed", "trials"}
+    ref = {k: v for k, v in results[0]["config"].items() if k not in ignore}
+    for r in results[1:]:
+        other = {k: v for k, v in r["config"].items() if k not in ignore}
+        if other != ref:
+            diff = sorted(k for k in set(ref) | set(other) if ref.get(k) != other.get(k))
+            raise ValueError(f"cannot merge runs whose configurations differ in {diff}")
+        if r["preset"] != results[0]["preset"]:
+            raise ValueError("cannot merge runs with different SRC parameters")
+    trials = [t for r in results for t in r["trials"]]
+    seeds = [t["seed"] for t in trials]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"duplicate seeds in the merged trials: {seeds}")
+    merged = dict(results[0])
+    merged["config"] = {**results[0]["config"], "trials": len(trials), "seed": seeds[0]}
+    merged["trials"] = trials
+    merged["seeds"] = seeds
+    merged["trial_seconds"] = [t["seconds"] for t in trials]
+    merged["wall_seconds"] = float(sum(r["wall_seconds"] for r in results))
+    merged["table"] = summarise(trials, results[0]["arms"])
+    merged["merged_from"] = [r.get("started") for r in results]
+    return merged
+
+
 def _jsonable(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {str(k): _jsonable(v) for k, v in obj.items()}
@@ -1246,7 +1288,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-correlations", action="store_true", help="skip the hidden-layer correlations")
     p.add_argument("--no-plot", action="store_true", help="only simulate and save")
     p.add_argument("--quick", action="store_true",
-                   help="tiny run (digits, 64-64 hidden, 200 images/task, short sleeps, 1 trial)")
+                   help="tiny smoke run: digits (28x28), 128-128 hidden, all ~250 images per task, "
+                        "20 epochs, sleeps of 1000 + 250 (k-1) steps, 1 trial (overrides those options)")
+    p.add_argument("--merge", default=None, metavar="DIR,DIR,...",
+                   help="merge the result.json of these runs (same settings, different seeds) into --out "
+                        "and redraw; nothing is simulated")
     p.add_argument("--tune", type=int, default=0, metavar="BUDGET",
                    help="run the preset search with this many evaluations instead (needs --validation)")
     p.add_argument("--tune-base", default=None, help="preset the search starts from (default: --preset)")
@@ -1268,8 +1314,7 @@ def config_from_args(args: argparse.Namespace) -> IncrementalConfig:
               arms=tuple(a.strip() for a in args.arms.split(",") if a.strip()),
               validation=args.validation, correlations=not args.no_correlations)
     if args.quick:
-        kw.update(dataset="digits", trials=1, hidden=(64, 64), n_per_task=200,
-                  sleep_steps=1500, sleep_increment=300)
+        kw.update(QUICK)
     return IncrementalConfig(**kw)
 
 
@@ -1282,6 +1327,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sleep-snn incremental: {exc}", file=sys.stderr)
         return 2
     out = Path(args.out)
+    if args.merge:
+        dirs = [Path(d) for d in args.merge.split(",") if d.strip()]
+        try:
+            result = merge_results([json.loads((d / "result.json").read_text()) for d in dirs])
+        except (OSError, ValueError) as exc:
+            print(f"sleep-snn incremental: {exc}", file=sys.stderr)
+            return 2
+        save(result, out)
+        print(table_markdown(result))
+        if not args.no_plot:
+            plot(out)
+        return 0
     if args.tune:
         summary = tune(cfg, args.tune, out, base=args.tune_base or cfg.preset_name,
                        seeds=[int(s) for s in args.tune_seeds.split(",")],

@@ -68,7 +68,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from scenarios.robustness import _json_default, _save_figure, _stat, _versions
+from scenarios.robustness import _json_default, _save_figure, _stat, _style, _versions
 
 __all__ = [
     "ARMS",
@@ -80,6 +80,7 @@ __all__ = [
     "table",
     "save",
     "load",
+    "merge",
     "plot_new_task_accuracy",
     "plot_average_accuracy",
     "plot_sharpness",
@@ -92,10 +93,10 @@ __all__ = [
 ARMS = ("sgd", "sam", "gnp", "src")
 ARM_LABELS = {"sgd": "SGD", "sam": "SAM", "gnp": "GNP", "src": "SGD + SRC"}
 ARM_STYLES = {
-    "sgd": {"color": "black", "linestyle": "-", "marker": "o"},
-    "sam": {"color": "tab:blue", "linestyle": ":", "marker": "^"},
-    "gnp": {"color": "tab:green", "linestyle": "-.", "marker": "v"},
-    "src": {"color": "tab:red", "linestyle": "--", "marker": "s"},
+    "sgd": {"color": "#000000", "linestyle": "-", "marker": "o"},
+    "sam": {"color": "#0072B2", "linestyle": ":", "marker": "^"},
+    "gnp": {"color": "#009E73", "linestyle": "-.", "marker": "v"},
+    "src": {"color": "#D55E00", "linestyle": "--", "marker": "s"},
 }
 SRC_PRESET_FOR = {"fashion": "fashion", "mnist": "mnist", "digits": "mnist"}
 DATASETS = ("fashion", "mnist", "digits")
@@ -495,7 +496,40 @@ def load(result_dir) -> dict:
     return json.loads(p.read_text())
 
 
+def merge(result_dirs: Sequence, out_dir=None) -> dict:
+    """Combine the trials of runs with the same settings and other seeds (see ``robustness.merge``)."""
+    results = [load(d) for d in result_dirs]
+    if not results:
+        raise ValueError("nothing to merge")
+    free = ("seed", "trials", "threads")
+    ref = {k: v for k, v in results[0]["config"].items() if k not in free}
+    for r, d in zip(results[1:], result_dirs[1:]):
+        other = {k: v for k, v in r["config"].items() if k not in free}
+        diff = sorted(k for k in set(ref) | set(other) if ref.get(k) != other.get(k))
+        if diff:
+            raise ValueError(f"cannot merge {d}: its configuration differs in {diff}")
+    trials = [t for r in results for t in r["trials"]]
+    seeds = [t["seed"] for t in trials]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"cannot merge: repeated trial seeds {seeds}")
+    merged = dict(results[0])
+    merged["config"] = dict(results[0]["config"], seed=min(seeds), trials=len(trials))
+    merged.update(trials=trials, seeds=seeds, wall_s=float(sum(r["wall_s"] for r in results)),
+                  merged_from=[str(d) for d in result_dirs],
+                  command="; ".join(r.get("command", "") for r in results))
+    merged["summary"] = summarize(merged)
+    if out_dir is not None:
+        save(merged, out_dir)
+    return merged
+
+
 # --------------------------------------------------------------------------- plotting
+def _integer_ticks(ax) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _band(ax, arr: np.ndarray, arm: str, label: str, scale: float = 100.0):
     arr = np.asarray(arr, dtype=np.float64) * scale
     x = np.arange(1, arr.shape[1] + 1)
@@ -505,6 +539,7 @@ def _band(ax, arr: np.ndarray, arm: str, label: str, scale: float = 100.0):
     if arr.shape[0] > 1:
         sd = np.nanstd(arr, axis=0, ddof=1)
         ax.fill_between(x, mean - sd, mean + sd, color=st["color"], alpha=0.12, linewidth=0)
+    _integer_ticks(ax)
 
 
 def plot_new_task_accuracy(result: dict, ax=None):
@@ -578,6 +613,11 @@ def plot_matrix(result: dict, arm: str, ax=None):
 
 def plot(result_dir, out_dir=None) -> list[Path]:
     """Read ``result.json``; write ``plasticity_curves`` and ``plasticity_matrices`` (PNG + PDF)."""
+    with _style():
+        return _plot(result_dir, out_dir)
+
+
+def _plot(result_dir, out_dir=None) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -591,7 +631,8 @@ def plot(result_dir, out_dir=None) -> list[Path]:
     plot_new_task_accuracy(result, ax=axes[0])
     plot_average_accuracy(result, ax=axes[1])
     plot_sharpness(result, ax=axes[2])
-    axes[0].legend(fontsize=7, frameon=False)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), frameon=False, fontsize=8)
     fig.suptitle(f"Plasticity, {cfg['setting']} setting, {cfg['dataset']} ({cfg['tasks']} tasks, "
                  f"mean ± sd over {len(result['trials'])} trials)", fontsize=9)
     paths = _save_figure(fig, out / "plasticity_curves")
@@ -641,6 +682,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="tiny run on digits (seconds)")
     p.add_argument("--no-plot", action="store_true")
     p.add_argument("--plot-only", action="store_true", help="only re-plot --out/result.json")
+    p.add_argument("--merge", nargs="+", default=None, metavar="DIR",
+                   help="combine the trials of these result directories (same settings, other seeds) into --out")
     return p
 
 
@@ -668,6 +711,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     out = Path(args.out)
+    if args.merge:
+        merge(args.merge, out)
+        print(f"merged {len(args.merge)} result(s) into {out / 'result.json'}")
+        if args.no_plot:
+            return 0
+        args.plot_only = True
     if args.plot_only:
         for p in plot(out):
             print(p)

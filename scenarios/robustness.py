@@ -82,6 +82,7 @@ __all__ = [
     "table",
     "save",
     "load",
+    "merge",
     "plot_curves",
     "plot_averages",
     "plot",
@@ -93,10 +94,10 @@ MODELS = ("baseline", "src", "sam", "gnp")
 MODEL_LABELS = {"baseline": "baseline (SGD)", "src": "SRC (baseline + sleep)", "sam": "SAM", "gnp": "GNP"}
 #: Line styles of seed 000's Figure 1 (baseline solid, SRC dashed) plus SAM and GNP.
 MODEL_STYLES = {
-    "baseline": {"color": "black", "linestyle": "-", "marker": "o"},
-    "src": {"color": "tab:red", "linestyle": "--", "marker": "s"},
-    "sam": {"color": "tab:blue", "linestyle": ":", "marker": "^"},
-    "gnp": {"color": "tab:green", "linestyle": "-.", "marker": "v"},
+    "baseline": {"color": "#000000", "linestyle": "-", "marker": "o"},
+    "src": {"color": "#D55E00", "linestyle": "--", "marker": "s"},
+    "sam": {"color": "#0072B2", "linestyle": ":", "marker": "^"},
+    "gnp": {"color": "#009E73", "linestyle": "-.", "marker": "v"},
 }
 #: Per-point measures stored in the result (``hessian_top`` only with ``--hessian``).
 MEASURES = ("accuracy", "sharpness_seed000", "sharpness_sam", "hessian_top", "loss", "grad_norm")
@@ -107,6 +108,7 @@ MEASURE_LABELS = {
     "hessian_top": "top Hessian eigenvalue",
     "loss": "loss at θ",
     "grad_norm": "‖∇L(θ)‖",
+    "zero_output_fraction": "fraction of inputs with all outputs 0",
 }
 #: SRC preset used for each dataset.
 SRC_PRESET_FOR = {"fashion": "fashion", "mnist": "mnist", "kmnist": "mnist", "digits": "mnist"}
@@ -135,6 +137,8 @@ class RobustnessConfig:
         data set's seed 0, class-balanced in expectation).
     epochs : int
         Training epochs.
+    batch_size, lr : int, float
+        Minibatch size and learning rate (SRC's 100 and 0.1; momentum 0.5).
     loss : {"mse", "ce"}
         Training loss, also the loss whose sharpness is measured.
     hidden : tuple of int
@@ -153,8 +157,13 @@ class RobustnessConfig:
         Maximum power iterations (Hessian-vector products).
     hessian_tol : float
         Relative tolerance of the power iteration.
+    hessian_batch : int or None
+        Images used for the Hessian (the first of the sharpness batch);
+        None = ``sharpness_batch``.
     sam_train_rho : float
-        SAM radius used for *training* the SAM model.
+        SAM radius used for *training* the SAM model (default 0.02: with the
+        authors' initialisation U(-0.01, 0.01), Foret et al.'s 0.05 hardly trains
+        in two epochs — the ascent step silences the ReLU outputs).
     gnp_coef : float
         Gradient-norm penalty coefficient used for training the GNP model.
     sleep_steps : int or None
@@ -177,6 +186,8 @@ class RobustnessConfig:
     n_train: int | None = None
     n_test: int | None = None
     epochs: int = 2
+    batch_size: int = 100
+    lr: float = 0.1
     loss: str = "mse"
     hidden: tuple = (1200, 1200)
     eps: float = 0.5
@@ -186,7 +197,8 @@ class RobustnessConfig:
     hessian: bool = False
     hessian_iters: int = 20
     hessian_tol: float = 1e-3
-    sam_train_rho: float = 0.05
+    hessian_batch: int | None = None
+    sam_train_rho: float = 0.02
     gnp_coef: float = 0.01
     sleep_steps: int | None = None
     seed: int = 0
@@ -210,21 +222,31 @@ class RobustnessConfig:
             raise ValueError(f"backend={self.backend!r}: must be 'torch' or 'brian2'")
         if self.loss not in ("mse", "ce"):
             raise ValueError(f"loss={self.loss!r}: must be 'mse' or 'ce'")
-        for name in ("trials", "epochs", "sam_steps", "sharpness_batch", "hessian_iters", "threads"):
+        for name in ("trials", "epochs", "batch_size", "sam_steps", "sharpness_batch", "hessian_iters", "threads"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name}={getattr(self, name)!r}: must be >= 1")
-        for name in ("n_train", "n_test", "sleep_steps"):
+        for name in ("n_train", "n_test", "sleep_steps", "hessian_batch"):
             v = getattr(self, name)
             if v is not None and int(v) < 1:
                 raise ValueError(f"{name}={v!r}: must be >= 1 or None")
-        for name in ("eps", "rho", "sam_train_rho", "gnp_coef"):
+        for name in ("eps", "rho", "sam_train_rho", "gnp_coef", "lr"):
             v = float(getattr(self, name))
             if not (math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name}={v!r}: must be a finite number >= 0")
         if not self.hidden or any(h < 1 for h in self.hidden):
             raise ValueError(f"hidden={self.hidden!r}: need positive widths")
         if self.levels is not None:
+            from scenarios.distortions import LEVEL_RANGES
+
             lv = {k: tuple(float(x) for x in v) for k, v in self.levels.items()}
+            for k, values in lv.items():
+                if k not in DISTORTIONS:
+                    raise ValueError(f"levels: {k!r} is not a distortion type {tuple(DISTORTIONS)}")
+                lo, hi = LEVEL_RANGES[k]
+                bad = [x for x in values if not math.isfinite(x) or x < lo or (hi is not None and x > hi)]
+                if bad or not values:
+                    raise ValueError(f"levels of {k}: {list(values)} must be non-empty and lie in "
+                                     f"[{lo:g}, {'inf' if hi is None else f'{hi:g}'}]")
             object.__setattr__(self, "levels", lv)
 
     def levels_for(self, kind: str) -> tuple:
@@ -245,7 +267,7 @@ class RobustnessConfig:
 
 def quick_config(**overrides: Any) -> RobustnessConfig:
     """The ``--quick`` configuration: digits, 2 trials, 2 levels per type, short sleep."""
-    base = dict(dataset="digits", trials=2, epochs=2, sharpness_batch=100, sam_steps=2,
+    base = dict(dataset="digits", trials=2, epochs=4, batch_size=25, sharpness_batch=100, sam_steps=2,
                 levels={"gaussian": (0.2, 0.5), "saltpepper": (0.2, 0.5), "speckle": (0.5, 1.0)},
                 sleep_steps=1000, hidden=(256, 256), hessian_iters=5, quick=True)
     base.update(overrides)
@@ -306,6 +328,20 @@ def _param_norm(model) -> float:
     return float(math.sqrt(sum(float((p.detach().double() ** 2).sum()) for p in model.parameters())))
 
 
+def _zero_output_fraction(model, X) -> float:
+    """Fraction of inputs for which every (ReLU) output is exactly 0 (a flat, dead region of the loss)."""
+    import torch
+
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(X)
+    finally:
+        model.train(was)
+    return float((out.abs().amax(dim=1) == 0).double().mean())
+
+
 def _measure(model, loss_fn, X, y, Xs, ys, cfg: RobustnessConfig, seed: int) -> dict:
     """Accuracy on (X, y) and sharpness on the sharpness batch (Xs, ys)."""
     from scenarios.sharpness import hessian_top_eigenvalue, sam_sharpness, sharpness_seed000
@@ -318,9 +354,11 @@ def _measure(model, loss_fn, X, y, Xs, ys, cfg: RobustnessConfig, seed: int) -> 
         "sharpness_sam": float(sam["sharpness"]),
         "loss": float(s0["loss"]),
         "grad_norm": float(s0["grad_norm"]),
+        "zero_output_fraction": _zero_output_fraction(model, Xs),
     }
     if cfg.hessian:
-        h = hessian_top_eigenvalue(model, loss_fn, Xs, ys, tol=cfg.hessian_tol, max_iter=cfg.hessian_iters,
+        nh = len(ys) if cfg.hessian_batch is None else min(int(cfg.hessian_batch), len(ys))
+        h = hessian_top_eigenvalue(model, loss_fn, Xs[:nh], ys[:nh], tol=cfg.hessian_tol, max_iter=cfg.hessian_iters,
                                    seed=seed)
         out["hessian_top"] = float(h["eigenvalue"])
         out["hessian_converged"] = bool(h["converged"])
@@ -347,8 +385,8 @@ def _run_trial(cfg: RobustnessConfig, trial: int, tr, te, log) -> dict:
     train_info: dict[str, dict] = {}
     for name, opt in (("baseline", "sgd"), ("sam", "sam"), ("gnp", "gnp")):
         model = make_mlp(sizes, seed=s)
-        tc = TrainConfig(epochs=cfg.epochs, loss=cfg.loss, optimizer=opt, sam_rho=cfg.sam_train_rho,
-                         gnp_coef=cfg.gnp_coef, seed=s)
+        tc = TrainConfig(lr=cfg.lr, epochs=cfg.epochs, batch_size=cfg.batch_size, loss=cfg.loss,
+                         optimizer=opt, sam_rho=cfg.sam_train_rho, gnp_coef=cfg.gnp_coef, seed=s)
         t0 = time.perf_counter()
         hist = Trainer(model, tc).fit(tr.images, tr.labels, n_classes)
         train_info[name] = {"seconds": time.perf_counter() - t0, "loss_per_epoch": [float(h) for h in hist],
@@ -475,8 +513,8 @@ def _trial_average(trial: dict, model: str, measure: str, kinds: Sequence[str]) 
 
 def _present_measures(result: dict) -> list[str]:
     ev = result["trials"][0]["eval"]["baseline"]["clean"]
-    return [m for m in ("accuracy", "sharpness_seed000", "sharpness_sam", "hessian_top", "loss", "grad_norm")
-            if m in ev]
+    return [m for m in ("accuracy", "sharpness_seed000", "sharpness_sam", "hessian_top", "loss", "grad_norm",
+                        "zero_output_fraction") if m in ev]
 
 
 def summarize(result: dict) -> dict:
@@ -529,15 +567,20 @@ def table(result: dict) -> str:
     summ = result.get("summary") or summarize(result)
     cfg, ds = result["config"], result["dataset"]
     measures = [q for q in summ["measures"] if q in ("accuracy", "sharpness_seed000", "sharpness_sam", "hessian_top")]
-    head = ["model"] + [MEASURE_LABELS[q] for q in measures] + ["clean accuracy (%)", "‖θ‖₂"]
+    extra = [q for q in ("loss", "zero_output_fraction") if q in summ["measures"]]
+    head = (["model"] + [MEASURE_LABELS[q] for q in measures + extra] + ["clean accuracy (%)", "‖θ‖₂"])
     lines = [
         f"# Robustness to distortions: {ds['name']}",
         "",
         f"{ds['n_train']} training / {ds['n_test']} test images, {len(result['trials'])} trial(s) "
-        f"(seeds {result['seeds']}), loss `{cfg['loss']}`, {cfg['epochs']} epoch(s), network "
+        f"(seeds {result['seeds']}), loss `{cfg['loss']}`, {cfg['epochs']} epoch(s), batch {cfg['batch_size']}, "
+        f"lr {cfg['lr']}, network "
         f"{'-'.join(str(s) for s in result['trials'][0]['sizes'])}; sharpness on the first "
         f"{ds['sharpness_batch']} (distorted) test images, ε = {cfg['eps']}, ρ = {cfg['rho']} "
-        f"({cfg['sam_steps']} ascent steps); SRC: preset `{result['trials'][0]['src']['preset']}`, "
+        f"({cfg['sam_steps']} ascent steps)"
+        + (f"; top Hessian eigenvalue on the first {cfg.get('hessian_batch') or ds['sharpness_batch']} of them "
+           f"(≤ {cfg['hessian_iters']} power iterations, tol {cfg['hessian_tol']})" if cfg.get("hessian") else "")
+        + f"; SRC: preset `{result['trials'][0]['src']['preset']}`, "
         f"{result['trials'][0]['src']['steps']} steps, backend {cfg['backend']}; SAM training ρ = "
         f"{cfg['sam_train_rho']}, GNP coefficient {cfg['gnp_coef']}.",
         "",
@@ -548,7 +591,7 @@ def table(result: dict) -> str:
     ]
     for m in result["models"]:
         row = [MODEL_LABELS[m]]
-        for q in measures:
+        for q in measures + extra:
             row.append(_fmt_acc(summ["all_levels"][m][q]) if q == "accuracy" else _fmt(summ["all_levels"][m][q]))
         row.append(_fmt_acc(summ["clean"][m]["accuracy"]))
         norms = [t["param_norm"][m] for t in result["trials"]]
@@ -561,7 +604,8 @@ def table(result: dict) -> str:
             continue
         d = summ["src_vs_baseline"][q]
         diff = (_fmt_acc(d["difference"]) + " points") if q == "accuracy" else _fmt(d["difference"])
-        lines.append(f"| {MEASURE_LABELS[q]} | {diff} | {_fmt(d['ratio'])} |")
+        ratio = "–" if q == "accuracy" else _fmt(d["ratio"])
+        lines.append(f"| {MEASURE_LABELS[q]} | {diff} | {ratio} |")
     lines += ["", "## Per distortion type (average over its levels)", ""]
     head2 = ["distortion", "model"] + [MEASURE_LABELS[q] for q in measures]
     lines += ["| " + " | ".join(head2) + " |", "|" + "---|" * len(head2)]
@@ -618,7 +662,56 @@ def load(result_dir) -> dict:
     return json.loads(p.read_text())
 
 
+#: Config fields that may differ between results that :func:`merge` combines.
+_MERGE_FREE = ("seed", "trials", "threads")
+
+
+def merge(result_dirs: Sequence, out_dir=None) -> dict:
+    """Combine the trials of several runs made with the same settings (other seeds).
+
+    Runs of one trial each can so be made one after the other (or on several
+    machines) and summarised together. The configurations must agree except
+    for ``seed``, ``trials`` and ``threads``; trial seeds must be distinct.
+    Writes ``result.json`` and ``table.md`` into ``out_dir`` when given.
+    """
+    results = [load(d) for d in result_dirs]
+    if not results:
+        raise ValueError("nothing to merge")
+    ref = {k: v for k, v in results[0]["config"].items() if k not in _MERGE_FREE}
+    for r, d in zip(results[1:], result_dirs[1:]):
+        other = {k: v for k, v in r["config"].items() if k not in _MERGE_FREE}
+        diff = sorted(k for k in set(ref) | set(other) if ref.get(k) != other.get(k))
+        if diff:
+            raise ValueError(f"cannot merge {d}: its configuration differs in {diff}")
+    trials = [t for r in results for t in r["trials"]]
+    seeds = [t["seed"] for t in trials]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"cannot merge: repeated trial seeds {seeds}")
+    merged = dict(results[0])
+    merged["config"] = dict(results[0]["config"], seed=min(seeds), trials=len(trials))
+    merged["trials"] = trials
+    merged["seeds"] = seeds
+    merged["wall_s"] = float(sum(r["wall_s"] for r in results))
+    merged["merged_from"] = [str(d) for d in result_dirs]
+    merged["command"] = "; ".join(r.get("command", "") for r in results)
+    merged["summary"] = summarize(merged)
+    if out_dir is not None:
+        save(merged, out_dir)
+    return merged
+
+
 # --------------------------------------------------------------------------- plotting
+def _style():
+    """The shared project style (:func:`scenarios.plotting.style`) when available."""
+    import contextlib
+
+    try:
+        from scenarios.plotting import style
+    except ImportError:
+        return contextlib.nullcontext()
+    return style()
+
+
 def _save_figure(fig, path: Path) -> list[Path]:
     try:
         from scenarios.plotting import save_figure  # shared project style, when available
@@ -710,6 +803,11 @@ def plot_averages(result: dict, measure: str = "accuracy", ax=None, by_kind: boo
 
 def plot(result_dir, out_dir=None) -> list[Path]:
     """Read ``result.json`` and write ``figure1_curves`` and ``figure2_averages`` (PNG + PDF)."""
+    with _style():
+        return _plot(result_dir, out_dir)
+
+
+def _plot(result_dir, out_dir=None) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -726,9 +824,11 @@ def plot(result_dir, out_dir=None) -> list[Path]:
                              squeeze=False, constrained_layout=True)
     for i, q in enumerate(measures):
         for j, k in enumerate(kinds):
-            plot_curves(result, k, q, ax=axes[i, j], legend=(i == 0 and j == 0))
+            plot_curves(result, k, q, ax=axes[i, j], legend=False)
             if i < len(measures) - 1:
                 axes[i, j].set_xlabel("")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), frameon=False, fontsize=8)
     cfg = result["config"]
     fig.suptitle(f"{result['dataset']['name']}: accuracy and sharpness under distortions "
                  f"(mean ± sd, {len(result['trials'])} trials; ε={cfg['eps']}, ρ={cfg['rho']}, loss {cfg['loss']})",
@@ -740,7 +840,8 @@ def plot(result_dir, out_dir=None) -> list[Path]:
                              constrained_layout=True)
     for i, q in enumerate(measures):
         plot_averages(result, q, ax=axes[0, i])
-    axes[0, 0].legend(fontsize=7, frameon=False)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), frameon=False, fontsize=8)
     fig.suptitle(f"{result['dataset']['name']}: averages over all distortion levels "
                  f"(bars: mean, error bars: sd over {len(result['trials'])} trials)", fontsize=9)
     paths += _save_figure(fig, out / "figure2_averages")
@@ -763,6 +864,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-train", type=int, default=None, help="training images (default: all)")
     p.add_argument("--n-test", type=int, default=None, help="test images (default: all)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default 2)")
+    p.add_argument("--batch-size", type=int, default=None, help="minibatch size (default 100; 25 with --quick)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default 0.1)")
     p.add_argument("--loss", choices=("mse", "ce"), default="mse",
                    help="training loss and the loss whose sharpness is measured (default mse, as SRC)")
     p.add_argument("--hidden", default=None, help="hidden widths, e.g. 1200,1200 (default; 256,256 with --quick)")
@@ -773,7 +876,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="test images used for the sharpness measures (default 1000; 100 with --quick)")
     p.add_argument("--hessian", action="store_true", help="also compute the top Hessian eigenvalue")
     p.add_argument("--hessian-iters", type=int, default=None, help="max power iterations (default 20)")
-    p.add_argument("--sam-train-rho", type=float, default=0.05, help="SAM radius for training (default 0.05)")
+    p.add_argument("--hessian-batch", type=int, default=None,
+                   help="images for the Hessian, the first of the sharpness batch (default: all of it)")
+    p.add_argument("--sam-train-rho", type=float, default=0.02, help="SAM radius for training (default 0.02)")
     p.add_argument("--gnp-coef", type=float, default=0.01, help="gradient-norm penalty coefficient (default 0.01)")
     p.add_argument("--sleep-steps", type=int, default=None, help="SRC steps (default: preset, 15000)")
     p.add_argument("--seed", type=int, default=0, help="first trial seed (trial t uses seed + t)")
@@ -783,6 +888,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="tiny run on digits (well under a minute)")
     p.add_argument("--no-plot", action="store_true", help="skip the figures")
     p.add_argument("--plot-only", action="store_true", help="only re-plot an existing --out/result.json")
+    p.add_argument("--merge", nargs="+", default=None, metavar="DIR",
+                   help="combine the trials of these result directories (same settings, other seeds) into --out")
     return p
 
 
@@ -791,10 +898,11 @@ def config_from_args(args: argparse.Namespace) -> RobustnessConfig:
     given = {
         "dataset": args.dataset, "distortions": tuple(kinds), "levels": parse_levels(args.levels, kinds),
         "trials": args.trials, "backend": args.backend, "n_train": args.n_train, "n_test": args.n_test,
-        "epochs": args.epochs, "loss": args.loss,
+        "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "loss": args.loss,
         "hidden": tuple(int(h) for h in args.hidden.split(",")) if args.hidden else None,
         "eps": args.eps, "rho": args.rho, "sam_steps": args.sam_steps, "sharpness_batch": args.sharpness_batch,
-        "hessian": args.hessian, "hessian_iters": args.hessian_iters, "sam_train_rho": args.sam_train_rho,
+        "hessian": args.hessian, "hessian_iters": args.hessian_iters, "hessian_batch": args.hessian_batch,
+        "sam_train_rho": args.sam_train_rho,
         "gnp_coef": args.gnp_coef, "sleep_steps": args.sleep_steps, "seed": args.seed, "data_dir": args.data_dir,
         "threads": args.threads,
     }
@@ -812,6 +920,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     out = Path(args.out)
+    if args.merge:
+        merge(args.merge, out)
+        print(f"merged {len(args.merge)} result(s) into {out / 'result.json'}")
+        args.plot_only = not args.no_plot
+        if not args.plot_only:
+            return 0
     if args.plot_only:
         for p in plot(out):
             print(p)

@@ -46,6 +46,7 @@ from brian2 import (
     Synapses,
     TimedArray,
     linked_var,
+    mV,
     ms,
     second,
 )
@@ -60,8 +61,6 @@ __all__ = ["build_network", "EISimulation", "RunOutput", "SEED_ENV"]
 #: environment variable read by a standalone binary to reseed without recompiling
 SEED_ENV = "SLEEP_SNN_SEED"
 _MODE_CODES = {"off": 0, "trigger": 1, "schedule": 2}
-#: a clock slow enough to tick only once, at t = 0
-_ONCE_DT = 1e7 * second
 
 
 def _neuron_namespace(lif) -> dict:
@@ -72,28 +71,48 @@ def _neuron_namespace(lif) -> dict:
     }
 
 
-def lif_group(n: int, lif, name: str, *, exc_extra: bool = False, raster: int = 0,
+def lif_group(n: int, lif, name: str, ctrl, *, exc_extra: bool = False, raster: int = 0,
               dt=None) -> NeuronGroup:
     """A population of LIF neurons as used in the network (without links).
 
-    The ``sleeping``, ``plastic``, ``image_done`` and ``sigma`` variables are
-    linked variables: link them with :func:`link_to_controller` (or to any
-    one-neuron group with those variables) before running. With ``raster > 0``
+    ``ctrl`` is the one-neuron group whose ``sleeping``, ``plastic``,
+    ``image_done`` and ``sigma`` the neurons follow (the controller, or
+    :func:`flag_group` in tests). With ``raster > 0``
     the spikes of the first ``raster`` neurons also raise a ``'raster'`` event,
     for a spike monitor that does not store the spikes of every neuron.
     """
     eqs = eq.NEURON_EQS + (eq.EXC_EXTRA_EQS if exc_extra else "")
     events = {"image_end": eq.IMAGE_END_EVENT}
     if raster:
-        events["raster"] = f"({eq.NEURON_THRESHOLD}) and not_refractory and i < {int(raster)}"
+        # evaluated after the spike threshold, which sets lastspike = t
+        events["raster"] = f"abs(lastspike - t) < 0.5 * dt and i < {int(raster)}"
     group = NeuronGroup(
         n, eqs, threshold=eq.NEURON_THRESHOLD, reset=eq.NEURON_RESET,
         refractory=lif.t_ref, method="exponential_euler", namespace=_neuron_namespace(lif),
         events=events, name=name, dt=dt,
     )
     group.run_on_event("image_end", eq.IMAGE_END_RESET, order=-1)
+    if raster:
+        group.set_event_schedule("raster", when="after_thresholds")
     group.v = lif.v_rest
+    link_to_controller(group, ctrl, ("sleeping_ctrl", "plastic_ctrl", "image_done", "sigma"))
+    group.run_regularly(eq.NEURON_COPY_FLAGS, when="groups", order=-40, name=f"{name}_flags")
     return group
+
+
+def flag_group(name: str = "flags", *, sleeping: float = 0.0, plastic: float = 1.0,
+               sigma=0 * mV) -> NeuronGroup:
+    """A one-neuron stand-in for the controller with fixed flags (unit tests)."""
+    g = NeuronGroup(1, """
+        sleeping : 1
+        plastic : 1
+        image_done : 1
+        sigma : volt
+        """, name=name)
+    g.sleeping = sleeping
+    g.plastic = plastic
+    g.sigma = sigma
+    return g
 
 
 def link_to_controller(group, ctrl, names) -> None:
@@ -108,7 +127,9 @@ def link_to_controller(group, ctrl, names) -> None:
         setattr(group, name, linked_var(ctrl, source, index=index))
 
 
-def _stdp_synapses(source, target, params: EINetworkParams, pathway: str, J) -> Synapses:
+def _stdp_synapses(source, target, params: EINetworkParams, pathway: str, J,
+                   **connect) -> Synapses:
+    """STDP synapses ``source -> target``, connected with ``connect`` (all-to-all if empty)."""
     stdp = params.stdp
     W = f"W_{pathway}"
     syn = Synapses(
@@ -118,19 +139,27 @@ def _stdp_synapses(source, target, params: EINetworkParams, pathway: str, J) -> 
                    "w_max": stdp.w_max},
         name=pathway,
     )
+    syn.connect(**connect)
+    syn.eta_plus = stdp.eta_plus
+    syn.eta_minus = stdp.eta_minus
     return syn
 
 
-def _istdp_synapses(source, target, params: EINetworkParams, pathway: str, J) -> Synapses:
+def _istdp_synapses(source, target, params: EINetworkParams, pathway: str, J,
+                    **connect) -> Synapses:
+    """Inhibitory STDP synapses, connected with ``connect`` (all-to-all if empty)."""
     istdp = params.istdp
     W = f"W_{pathway}"
-    return Synapses(
+    syn = Synapses(
         source, target, model=eq.ISTDP_MODEL,
         on_pre=eq.ISTDP_ON_PRE.format(W=W), on_post=eq.ISTDP_ON_POST.format(W=W),
         namespace={"J": J, "tau_istdp": istdp.tau, "alpha_istdp": istdp.alpha,
                    "w_max": istdp.w_max},
         name=pathway,
     )
+    syn.connect(**connect)
+    syn.eta = istdp.eta
+    return syn
 
 
 def schedule_rates(images: np.ndarray, params: EINetworkParams) -> np.ndarray:
@@ -214,33 +243,34 @@ def build_network(params: EINetworkParams, sleep: SleepParams, images: np.ndarra
     inp.run_regularly(eq.INPUT_INTEGRATE, when="groups", order=10, name="inp_integrate")
     inp.lam_next = "-log(1 - rand())"
 
-    exc = lif_group(params.n_exc, params.exc, "exc", exc_extra=True, raster=raster_exc)
-    inh = lif_group(params.n_inh, params.inh, "inh", raster=raster_inh)
+    exc = lif_group(params.n_exc, params.exc, "exc", ctrl, exc_extra=True, raster=raster_exc)
+    inh = lif_group(params.n_inh, params.inh, "inh", ctrl, raster=raster_inh)
     objects = [ctrl, meter, inp, exc, inh]
     for group in (exc, inh):
-        link_to_controller(group, ctrl, ("sleeping_ctrl", "plastic_ctrl", "image_done", "sigma"))
-        group.run_regularly(eq.NEURON_COPY_FLAGS, when="groups", order=-40,
-                            name=f"{group.name}_flags")
         if sleep.mode != "off":
             group.run_regularly(eq.NEURON_NOISE, when="groups", order=5, name=f"{group.name}_noise")
 
-    inp_exc = _stdp_synapses(inp, exc, params, "inp_exc", params.J_inp_exc)
-    inp_exc.connect(p=params.p_inp_exc)
+    inp_exc = _stdp_synapses(inp, exc, params, "inp_exc", params.J_inp_exc, p=params.p_inp_exc)
     inp_exc.w = f"rand() * {params.w_init_inp_exc!r}"
-    exc_exc = _stdp_synapses(exc, exc, params, "exc_exc", params.J_exc_exc)
-    exc_exc.connect(condition="i != j", p=params.p_exc_exc)
+    exc_exc = _stdp_synapses(exc, exc, params, "exc_exc", params.J_exc_exc,
+                             condition="i != j", p=params.p_exc_exc)
     exc_exc.w = f"rand() * {params.w_init_exc_exc!r}"
     exc_inh = Synapses(exc, inh, model=eq.STATIC_MODEL, on_pre=eq.STATIC_ON_PRE,
                        namespace={"J": params.J_exc_inh}, name="exc_inh")
     exc_inh.connect(p=params.p_exc_inh)
     exc_inh.w = f"rand() * {params.w_init_exc_inh!r}"
-    inh_exc = _istdp_synapses(inh, exc, params, "inh_exc", params.J_inh_exc)
-    inh_exc.connect(p=params.p_inh_exc)
+    inh_exc = _istdp_synapses(inh, exc, params, "inh_exc", params.J_inh_exc, p=params.p_inh_exc)
     inh_exc.w = f"rand() * {params.w_init_inh_exc!r}"
     plastic_syns = {"inp_exc": inp_exc, "exc_exc": exc_exc, "inh_exc": inh_exc}
     objects += [inp_exc, exc_exc, exc_inh, inh_exc]
 
-    once = Clock(dt=_ONCE_DT, name="once_clock")
+    # Upper bound of the run: every image plus the largest sleep the budget
+    # allows; the controller stops the run as soon as all images are shown.
+    total_steps = n_images * spi
+    max_factor = max(sleep.budget_factor, 9.0)
+    duration_steps = total_steps + 2 + math.ceil(max_factor * n_train * spi)
+    # a clock that ticks once, at t = 0, within the run
+    once = Clock(dt=(duration_steps + 1) * dt, name="once_clock")
     for pathway, syn in plastic_syns.items():
         W = f"W_{pathway}"
         # running weight sums start from the initial weights (one-off at t = 0)
@@ -271,11 +301,7 @@ def build_network(params: EINetworkParams, sleep: SleepParams, images: np.ndarra
 
     net = Network(*objects, name="ei_network")
     _set_runtime_values(net, params, sleep, n_train, n_images)
-    # Upper bound of the run: every image plus the largest sleep the budget
-    # allows; the controller stops the run as soon as all images are shown.
-    total_steps = n_images * spi
-    max_factor = max(sleep.budget_factor, 9.0)
-    net.duration = (total_steps + 2 + math.ceil(max_factor * n_train * spi)) * dt
+    net.duration = duration_steps * dt
     net.n_images = n_images
     net.n_train = n_train
     return net
@@ -539,7 +565,8 @@ class EISimulation:
         dt = float(params.dt / second)
         ctrl = net["ctrl"]
         sleep_steps = int(ctrl.sleep_steps[0])
-        wake_steps = int(ctrl.wake_steps[0])
+        # the last step only records the final image boundary
+        wake_steps = max(int(ctrl.wake_steps[0]) - 1, 0)
         counts_exc = _per_image_counts(net["counts_exc"], params.n_exc, n_images)
         counts_inh = _per_image_counts(net["counts_inh"], params.n_inh, n_images)
         wmon = net["weights"]
