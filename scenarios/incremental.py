@@ -707,7 +707,7 @@ def class_correlations(trainer: Trainer, x: np.ndarray, y: np.ndarray,
 # --------------------------------------------------------------------------
 def run_arm(arm: str, cfg: IncrementalConfig, data: TaskData, seed: int, params: SRCParams,
             log=None, build_directory: Any = None, correlations: bool | None = None,
-            start_state: dict | None = None) -> dict:
+            start_state: dict | None = None, stage_eval: bool = True) -> dict:
     """Train (and sleep) one arm of one trial and evaluate it after every stage.
 
     Parameters
@@ -733,6 +733,9 @@ def run_arm(arm: str, cfg: IncrementalConfig, data: TaskData, seed: int, params:
     start_state : dict, optional
         Internal (tuning): a cache dict; the state after T1 is stored in and
         restored from it.
+    stage_eval : bool
+        Evaluate after every stage (default); if False only after the last
+        one (tuning: saves time; ``acc`` then has a single row).
 
     Returns
     -------
@@ -758,7 +761,9 @@ def run_arm(arm: str, cfg: IncrementalConfig, data: TaskData, seed: int, params:
     stages, acc, overall, sleeps, corrs, train_sizes = [], [], [], [], [], []
     all_classes = [c for g in data.classes for c in g]
 
-    def record(label: str) -> None:
+    def record(label: str, final: bool = False) -> None:
+        if not (stage_eval or final):
+            return
         t0 = time.perf_counter()
         per_task, tot = _evaluate(trainer, data)
         timing["eval"] += time.perf_counter() - t0
@@ -776,7 +781,7 @@ def run_arm(arm: str, cfg: IncrementalConfig, data: TaskData, seed: int, params:
         trainer.fit(data.x_train[idx], data.y_train[idx], 10)
         timing["train"] += time.perf_counter() - t0
         train_sizes.append(int(idx.size))
-        record("P")
+        record("P", final=True)
     else:
         schedule = sleep_schedule(len(data.classes), cfg.sleep_steps, cfg.sleep_increment)
         for k in range(len(data.classes)):
@@ -803,8 +808,10 @@ def run_arm(arm: str, cfg: IncrementalConfig, data: TaskData, seed: int, params:
                                        optimizer=_clone_opt_state(trainer.optimizer.state_dict()),
                                        n_fit_calls=trainer.n_fit_calls, train_seconds=dt)
             train_sizes.append(int(idx.size))
-            record(f"T{k + 1}")
-            log(f"  {arm} T{k + 1}: {overall[-1]:.4f}  per task {np.round(acc[-1][:k + 1], 3).tolist()}")
+            last = k == len(data.classes) - 1
+            record(f"T{k + 1}", final=last and not sleeps_on)
+            if stage_eval:
+                log(f"  {arm} T{k + 1}: {overall[-1]:.4f}  per task {np.round(acc[-1][:k + 1], 3).tolist()}")
             if sleeps_on:
                 calib = data.x_train[np.concatenate(data.pool_idx[:k + 1])]
                 p = dataclasses.replace(params, steps=schedule[k])
@@ -814,10 +821,11 @@ def run_arm(arm: str, cfg: IncrementalConfig, data: TaskData, seed: int, params:
                 timing["sleep"] += info["seconds"]
                 timing["sleep_total"] += info["total_seconds"]
                 sleeps.append(info)
-                record(f"S{k + 1}")
-                log(f"  {arm} S{k + 1}: {overall[-1]:.4f}  per task {np.round(acc[-1][:k + 1], 3).tolist()}"
-                    f"  spikes/step {np.round(info['spikes_per_step'], 3).tolist()}"
-                    f"  ({info['seconds']:.1f} s)")
+                record(f"S{k + 1}", final=last)
+                if stage_eval:
+                    log(f"  {arm} S{k + 1}: {overall[-1]:.4f}  per task {np.round(acc[-1][:k + 1], 3).tolist()}"
+                        f"  spikes/step {np.round(info['spikes_per_step'], 3).tolist()}"
+                        f"  ({info['seconds']:.1f} s)")
     timing["total"] = time.perf_counter() - t_arm
     out = {"stages": stages, "acc": acc, "overall": overall, "sleeps": sleeps,
            "timing": timing, "train_sizes": train_sizes}
@@ -1068,14 +1076,16 @@ def plot(result_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None
             for ax, arm in zip(axes[:, 0], staged):
                 mu, sd = _stage_stats(result, arm)
                 plotting.grouped_bars(mu, sd, result["stage_labels"][arm], task_labels, ax=ax,
-                                      ylabel="accuracy", ylim=(0, 1.02), legend=ax is axes[0, 0])
+                                      ylabel="accuracy", ylim=(0, 1.02), legend=False)
                 title = ARM_LABELS[arm]
                 if "parallel" in result["arms"]:
                     par = np.mean([t["arms"]["parallel"]["overall"][-1] for t in result["trials"]])
                     ax.axhline(par, color="0.5", lw=0.8, ls=":")
                     title += f"  (dotted: parallel {100 * par:.1f}%)"
                 ax.set_title(title, loc="left")
-            fig.tight_layout()
+            handles, labels = axes[0, 0].get_legend_handles_labels()
+            fig.legend(handles, labels, loc="upper center", ncol=len(labels), frameon=False)
+            fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
             written += plotting.save_figure(fig, out_dir / f"{prefix}stages")
 
         first = result["trials"][0]["arms"].get("src", {})
@@ -1205,7 +1215,7 @@ def tune(cfg: IncrementalConfig, budget: int, out: str | os.PathLike, base: str 
                 continue
             t0 = time.perf_counter()
             r = run_arm("src", cfg, data, s, _to_params(base_p, x), correlations=False,
-                        start_state=caches.setdefault(s, {}))
+                        start_state=caches.setdefault(s, {}), stage_eval=False)
             rec = {"tag": tag, "seed": int(s), "x": x, "score": r["overall"][-1],
                    "per_task": r["acc"][-1], "seconds": time.perf_counter() - t0,
                    "spikes_per_step": [sl["spikes_per_step"] for sl in r["sleeps"]]}

@@ -159,7 +159,7 @@ def grouped_bars(values, errors=None, group_labels: Sequence[str] | None = None,
         pos = x - width / 2 + (s + 0.5) * bw
         ok = ~np.isnan(v[:, s])
         err = None
-        if e is not None:
+        if e is not None and not np.all(np.isnan(e[ok, s])):
             err = np.where(np.isnan(e[ok, s]), 0.0, e[ok, s])
         ax.bar(pos[ok], v[ok, s], bw, yerr=err, color=colors[s % len(colors)],
                label=None if series_labels is None else series_labels[s],

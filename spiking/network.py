@@ -539,6 +539,10 @@ class EISimulation:
             run_args[getattr(net[obj], var)] = value
         brian2.device.run_environment_variables[SEED_ENV] = str(seed)
         brian2.device.run(directory=str(self.directory), run_args=run_args, with_output=True)
+        # every run writes new result files: forget values (and sizes of the
+        # monitors' dynamic arrays) cached from a previous run
+        for var in list(brian2.device.array_cache):
+            brian2.device.array_cache[var] = None
         if self.progress:
             sys.stderr.write("\n")
         run_seconds = float(brian2.device._last_run_time)

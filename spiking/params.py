@@ -255,7 +255,7 @@ class EINetworkParams:
     p_inh_exc: float = 0.25
     J_inp_exc: Quantity = field(default_factory=lambda: 20 * mV)
     J_exc_exc: Quantity = field(default_factory=lambda: 4 * mV)
-    J_exc_inh: Quantity = field(default_factory=lambda: 8 * mV)
+    J_exc_inh: Quantity = field(default_factory=lambda: 50 * mV)
     J_inh_exc: Quantity = field(default_factory=lambda: 10 * mV)
     w_init_inp_exc: float = 0.5
     w_init_exc_exc: float = 0.3
