@@ -365,7 +365,8 @@ def run(cfg: PatchesConfig, log=print, weight_trials: int = 1) -> dict:
 def table_markdown(result: dict) -> str:
     """Accuracy (%) per overlap after task 1, task 2 and SRC: all images / task 1 / task 2."""
     cfg = result["config"]
-    lines = [f"Patches, n_on={cfg['n_on']}, norm={cfg['norm']}, {cfg['trials']} trial(s) per overlap "
+    lines = [f"Patches, n_on={cfg['n_on']}, norm={cfg['norm']}, epochs {cfg['epochs1']}+{cfg['epochs2']}, "
+             f"lr {cfg['lr']}, sleep {cfg['steps']} steps, {cfg['trials']} trial(s) per overlap "
              f"(seeds {result['seeds']}); accuracy in % (mean ± sd).", "",
              "| overlap | T1: all | T1: task 1 | T2: all | T2: task 1 | T2: task 2 | SRC: all | SRC: task 1 "
              "| SRC: task 2 |", "|---|" + "---|" * 8]
@@ -493,6 +494,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--norm", choices=("softmax", "logits"), default="softmax",
                    help="normalisation of the sleep network: authors' softmax rule or the converter's logits")
     p.add_argument("--steps", type=int, default=30000, help="sleep steps")
+    p.add_argument("--epochs1", type=int, default=4, help="epochs (= SGD steps) of task 1")
+    p.add_argument("--epochs2", type=int, default=2, help="epochs (= SGD steps) of task 2")
+    p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--hist-overlap", type=int, default=None, help="overlap of the weight histograms")
     p.add_argument("--out", default="results/patches")
@@ -507,7 +511,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         n_on: Any = args.n_on if args.n_on == "authors" else int(args.n_on)
         kw = dict(overlaps=parse_overlaps(args.overlaps), trials=args.trials, n_on=n_on, norm=args.norm,
-                  steps=args.steps, backend=args.backend, device=args.device, seed=args.seed)
+                  steps=args.steps, backend=args.backend, device=args.device, seed=args.seed,
+                  epochs1=args.epochs1, epochs2=args.epochs2, lr=args.lr)
         if args.quick:
             kw.update(overlaps=(4, 14, 24) if n_on != "authors" else (4, 12, 20), trials=1, steps=3000)
         cfg = PatchesConfig(**kw)

@@ -57,7 +57,7 @@ sleeping = sleeping_ctrl
 plastic = plastic_ctrl
 """
 #: Gaussian membrane kick while sleeping, once per time step.
-NEURON_NOISE = "v += sleeping * sigma * randn()"
+NEURON_NOISE = "v += sleep_noise(sleeping, sigma)"
 #: Custom event: the image that was on the screen has ended (counts are read out).
 IMAGE_END_EVENT = "image_done > 0.5"
 IMAGE_END_RESET = "img_count = 0"

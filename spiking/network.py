@@ -54,7 +54,7 @@ from brian2 import (
 from . import equations as eq
 from .backend import DEFAULT_BACKEND, check_backend, is_standalone, use_backend
 from .params import PLASTIC_PATHWAYS, EINetworkParams, ParameterError
-from .sleep import SleepParams, decode_end_reason, sleep_decay, stop_when
+from .sleep import SleepParams, decode_end_reason, sleep_decay, sleep_noise, stop_when
 
 __all__ = ["build_network", "EISimulation", "RunOutput", "SEED_ENV"]
 
@@ -248,6 +248,7 @@ def build_network(params: EINetworkParams, sleep: SleepParams, images: np.ndarra
     objects = [ctrl, meter, inp, exc, inh]
     for group in (exc, inh):
         if sleep.mode != "off":
+            group.namespace["sleep_noise"] = sleep_noise
             group.run_regularly(eq.NEURON_NOISE, when="groups", order=5, name=f"{group.name}_noise")
 
     inp_exc = _stdp_synapses(inp, exc, params, "inp_exc", params.J_inp_exc, p=params.p_inp_exc)
@@ -599,7 +600,10 @@ class EISimulation:
             if name in net:
                 raster[f"{pop}_t"] = np.asarray(net[name].t / second)
                 raster[f"{pop}_i"] = np.asarray(net[name].i[:], dtype=np.int32)
-        sim_time = float(net.t / second)
+        # simulated time from the controller's step counters (every step is
+        # either awake or asleep); net.t of a standalone run that stopped
+        # early would report the planned end
+        sim_time = (int(ctrl.wake_steps[0]) + sleep_steps) * dt
         return RunOutput(
             counts_exc=counts_exc, counts_inh=counts_inh,
             weights_t=np.asarray(wmon.t / second), weights=weights, final_weights=final,

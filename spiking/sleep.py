@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from brian2 import Function, Quantity, check_units, implementation, mV, ms, second
+from brian2 import Function, Quantity, check_units, implementation, mV, ms, second, volt
 
 from .params import PLASTIC_PATHWAYS, ParameterError, check_range
 
@@ -36,6 +36,7 @@ __all__ = [
     "decode_end_reason",
     "sleep_decay",
     "stop_when",
+    "sleep_noise",
 ]
 
 SLEEP_MODES = ("off", "trigger", "schedule")
@@ -125,6 +126,48 @@ def sleep_decay(w, w_tgt, lam, sleeping):
     return out
 
 
+def _noise_numpy(sleeping, sigma):
+    sleeping = np.asarray(sleeping, dtype=float)
+    out = np.zeros_like(sleeping)
+    asleep = sleeping > 0.5
+    n = int(np.count_nonzero(asleep))
+    if n:
+        out[asleep] = np.broadcast_to(np.asarray(sigma, dtype=float), sleeping.shape)[asleep] * \
+            np.random.randn(n)
+    return out
+
+
+_noise_cython = """
+cdef double sleep_noise(double sleeping, double sigma):
+    if sleeping < 0.5:
+        return 0.0
+    import numpy
+    return sigma * numpy.random.randn()
+"""
+
+#: Brian2 function: a Gaussian membrane kick of s.d. ``sigma`` while
+#: ``sleeping``, 0 (without drawing a random number) while awake. Drawing the
+#: random numbers only during sleep keeps the awake network as fast as one
+#: without a sleep phase. Uses Brian2's own generators (seeded by
+#: ``brian2.seed`` and ``$SLEEP_SNN_SEED``).
+sleep_noise = Function(_noise_numpy, arg_units=[1, volt], return_unit=volt,
+                       arg_names=["sleeping", "sigma"])
+sleep_noise.implementations.add_implementation(
+    "cpp",
+    """
+    double sleep_noise(double sleeping, double sigma)
+    {
+        if (sleeping < 0.5)
+            return 0.0;
+        return sigma * brian::_random_generators[0].randn();
+    }
+    """,
+    compiler_kwds={"headers": ['"objects.h"']},
+)
+sleep_noise.implementations.add_implementation("cython", _noise_cython)
+sleep_noise.implementations.add_numpy_implementation(_noise_numpy, discard_units=True)
+
+
 def _stop_numpy(flag):
     flag = np.asarray(flag, dtype=float)
     if np.any(flag > 0.5):
@@ -200,7 +243,8 @@ class SleepParams:
     check_interval : second
         How often W is re-summed and the decay applied (ms, multiple of dt,
         >= dt). The decay over one interval of k steps uses the exponent
-        ``lam ** k``, which equals k single steps exactly. Default 10 ms.
+        ``lam ** k``, which equals k single steps exactly. Default 20 ms
+        (W changes slowly; checking every step costs a loop over all synapses).
     """
 
     mode: str = "trigger"
@@ -215,7 +259,7 @@ class SleepParams:
     max_sleep: Quantity = field(default_factory=lambda: 10 * second)
     interval: Quantity = field(default_factory=lambda: 35 * second)
     pathways: tuple = ("inp_exc", "exc_exc")
-    check_interval: Quantity = field(default_factory=lambda: 10 * ms)
+    check_interval: Quantity = field(default_factory=lambda: 20 * ms)
 
     def __post_init__(self) -> None:
         if self.mode not in SLEEP_MODES:
