@@ -1166,9 +1166,13 @@ def _clip(x: dict) -> dict:
     return {k: float(min(max(v, SEARCH_SPACE[k][0]), SEARCH_SPACE[k][1])) for k, v in x.items()}
 
 
+def _key(x: dict) -> tuple:
+    return tuple((k, float(f"{x[k]:.6g}")) for k in sorted(x))
+
+
 def tune(cfg: IncrementalConfig, budget: int, out: str | os.PathLike, base: str = "fashion",
          n_random: int | None = None, seeds: Sequence[int] = (1000,), confirm_seeds: Sequence[int] = (1001, 1002),
-         n_confirm: int = 3, search_seed: int = 0, log=print) -> dict:
+         n_confirm: int = 3, search_seed: int = 0, radius: float = 4.0, log=print) -> dict:
     """Evolutionary search for SRC parameters on a validation split.
 
     Objective: final validation accuracy (all tasks) of the SRC arm of ``cfg``
@@ -1176,8 +1180,9 @@ def tune(cfg: IncrementalConfig, budget: int, out: str | os.PathLike, base: str 
     held out; the test set is never used), averaged over ``seeds``.
 
     Procedure: candidate 0 is the ``base`` preset; then ``n_random``
-    (default ``budget // 3``) candidates drawn log-uniformly from
-    :data:`SEARCH_SPACE`; then generations of a (mu + lambda) evolution
+    (default ``budget // 3``) candidates drawn log-uniformly within a factor
+    ``radius`` of the base values (clipped to :data:`SEARCH_SPACE`); then a
+    steady-state (mu + 1) evolution
     strategy: the 4 best so far are parents, each child is a parent with
     log-normal noise (sigma 0.5 shrinking to 0.15 over the run) on every
     parameter, clipped to the box. After ``budget`` evaluations the
@@ -1209,7 +1214,7 @@ def tune(cfg: IncrementalConfig, budget: int, out: str | os.PathLike, base: str 
     def evaluate(x: dict, eval_seeds: Sequence[int], tag: str) -> float:
         scores = []
         for s in eval_seeds:
-            hit = next((d for d in done if d["tag"] == tag and d["seed"] == s), None)
+            hit = next((d for d in done if _key(d["x"]) == _key(x) and d["seed"] == s), None)
             if hit is not None:
                 scores.append(hit["score"])
                 continue
@@ -1235,7 +1240,8 @@ def tune(cfg: IncrementalConfig, budget: int, out: str | os.PathLike, base: str 
     for i in range(1, budget):
         tag = f"c{i:04d}"
         if i <= n_random:
-            x = {k: float(np.exp(rng.uniform(np.log(lo), np.log(hi)))) for k, (lo, hi) in SEARCH_SPACE.items()}
+            x = _clip({k: float(x0[k] * np.exp(rng.uniform(-np.log(radius), np.log(radius))))
+                       for k in SEARCH_SPACE})
         else:
             frac = (i - n_random) / max(1, budget - n_random)
             sigma = 0.5 - 0.35 * frac
@@ -1256,7 +1262,7 @@ def tune(cfg: IncrementalConfig, budget: int, out: str | os.PathLike, base: str 
         "best_tag": best_tag, "best_score": best_score,
         "base": base, "base_score": population[0][0],
         "budget": budget, "n_random": n_random, "seeds": list(seeds), "confirm_seeds": list(confirm_seeds),
-        "search_seed": search_seed, "search_space": SEARCH_SPACE,
+        "search_seed": search_seed, "search_space": SEARCH_SPACE, "radius": radius,
         "confirmed": [{"tag": t, "score": s, "x": x} for s, t, x in confirmed],
         "config": {**dataclasses.asdict(cfg), "hidden": list(cfg.hidden), "arms": list(cfg.arms)},
         "n_evaluations": len(done),

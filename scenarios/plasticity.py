@@ -392,7 +392,10 @@ def summarize(result: dict) -> dict:
 
     Keys per arm: ``first_new_task_accuracy``, ``last_new_task_accuracy``,
     ``mean_new_task_accuracy``, ``mean_per_task_change`` (seed 003: the mean
-    of ``a_k − a_{k−1}``), ``slope`` (least squares, per task), ``final_average_accuracy``
+    of ``a_k − a_{k−1}``), ``slope`` (least squares, per task),
+    ``slope_after_first`` (the same without the first task, whose accuracy
+    also reflects the slow start from the small initial weights),
+    ``final_average_accuracy``
     (over all tasks after the last one), ``forgetting``, ``backward_transfer``,
     ``first_sharpness``, ``last_sharpness``.
     """
@@ -402,7 +405,7 @@ def summarize(result: dict) -> dict:
     for arm in result["arms"]:
         rows: dict[str, list] = {k: [] for k in (
             "first_new_task_accuracy", "last_new_task_accuracy", "mean_new_task_accuracy", "mean_per_task_change",
-            "slope", "final_average_accuracy", "forgetting", "backward_transfer", "first_sharpness",
+            "slope", "slope_after_first", "final_average_accuracy", "forgetting", "backward_transfer", "first_sharpness",
             "last_sharpness")}
         for tr in result["trials"]:
             a = tr["arms"][arm]
@@ -413,6 +416,7 @@ def summarize(result: dict) -> dict:
             rows["mean_new_task_accuracy"].append(float(d.mean()))
             rows["mean_per_task_change"].append(float(np.diff(d).mean()) if d.size > 1 else None)
             rows["slope"].append(_slope(d) if d.size > 1 else None)
+            rows["slope_after_first"].append(_slope(d[1:]) if d.size > 2 else None)
             rows["final_average_accuracy"].append(float(np.nanmean(acc[-1])))
             rows["forgetting"].append(float(forgetting(acc)) if acc.shape[0] > 1 else None)
             rows["backward_transfer"].append(float(backward_transfer(acc)) if acc.shape[0] > 1 else None)
@@ -455,15 +459,16 @@ def table(result: dict) -> str:
         "Task order (trial 0): " + ", ".join(tr0["tasks"]),
         "",
         "| arm | new-task acc., first task | new-task acc., last task | mean new-task acc. | "
-        "mean per-task change (pts) | slope (pts/task) | final avg. acc. (all tasks) | forgetting (pts) | "
-        "BWT (pts) | S(θ;ε) first → last |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "mean per-task change (pts) | slope (pts/task) | slope from task 2 (pts/task) | "
+        "final avg. acc. (all tasks) | forgetting (pts) | BWT (pts) | S(θ;ε) first → last |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for arm in result["arms"]:
         s = summ[arm]
         lines.append("| " + " | ".join([
             ARM_LABELS[arm], _pct(s["first_new_task_accuracy"]), _pct(s["last_new_task_accuracy"]),
             _pct(s["mean_new_task_accuracy"]), _pct(s["mean_per_task_change"]), _pct(s["slope"]),
+            _pct(s["slope_after_first"]),
             _pct(s["final_average_accuracy"]), _pct(s["forgetting"]), _pct(s["backward_transfer"]),
             f"{_num(s['first_sharpness'])} → {_num(s['last_sharpness'])}"]) + " |")
     lines += ["", "New-task accuracy (%) per task index, mean over trials:", "",

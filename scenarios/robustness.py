@@ -128,6 +128,9 @@ class RobustnessConfig:
         Distortion types (keys of :data:`scenarios.distortions.DISTORTIONS`).
     levels : dict or None
         ``{kind: (level, ...)}`` overriding :data:`scenarios.distortions.DEFAULT_LEVELS`.
+    models : tuple of str
+        Models to build, a subset of :data:`MODELS` that contains
+        ``"baseline"`` (default: all four).
     trials : int
         Independent trials (seeds ``seed .. seed + trials - 1``).
     backend : {"torch", "brian2"}
@@ -181,6 +184,7 @@ class RobustnessConfig:
     dataset: str = "fashion"
     distortions: tuple = ("gaussian", "saltpepper", "speckle")
     levels: dict | None = None
+    models: tuple = MODELS
     trials: int = 3
     backend: str = "torch"
     n_train: int | None = None
@@ -212,6 +216,10 @@ class RobustnessConfig:
         if self.dataset not in DATASETS:
             raise ValueError(f"dataset={self.dataset!r}: must be one of {DATASETS}")
         object.__setattr__(self, "distortions", tuple(self.distortions))
+        object.__setattr__(self, "models", tuple(m for m in MODELS if m in tuple(self.models)))
+        unknown = [m for m in self.models if m not in MODELS]
+        if unknown or "baseline" not in self.models:
+            raise ValueError(f"models={self.models!r}: must be a subset of {MODELS} containing 'baseline'")
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         for d in self.distortions:
             if d not in DISTORTIONS:
@@ -260,6 +268,7 @@ class RobustnessConfig:
     def to_json(self) -> dict:
         d = dataclasses.asdict(self)
         d["distortions"] = list(self.distortions)
+        d["models"] = list(self.models)
         d["hidden"] = list(self.hidden)
         d["levels"] = {k: list(self.levels_for(k)) for k in self.distortions}
         return d
@@ -383,7 +392,10 @@ def _run_trial(cfg: RobustnessConfig, trial: int, tr, te, log) -> dict:
     sizes = (int(np.prod(tr.images.shape[1:])), *cfg.hidden, n_classes)
     models: dict[str, Any] = {}
     train_info: dict[str, dict] = {}
+    src_info: dict | None = None
     for name, opt in (("baseline", "sgd"), ("sam", "sam"), ("gnp", "gnp")):
+        if name not in cfg.models:
+            continue
         model = make_mlp(sizes, seed=s)
         tc = TrainConfig(lr=cfg.lr, epochs=cfg.epochs, batch_size=cfg.batch_size, loss=cfg.loss,
                          optimizer=opt, sam_rho=cfg.sam_train_rho, gnp_coef=cfg.gnp_coef, seed=s)
@@ -394,7 +406,7 @@ def _run_trial(cfg: RobustnessConfig, trial: int, tr, te, log) -> dict:
         models[name] = model
         log(f"  trial {trial} (seed {s}): trained {name:8s} in {train_info[name]['seconds']:.1f} s, "
             f"final train loss {hist[-1]:.4f}")
-        if name == "baseline":
+        if name == "baseline" and "src" in cfg.models:
             # SRC right after the baseline, on a copy
             src = copy.deepcopy(model)
             pname = SRC_PRESET_FOR[cfg.dataset]
@@ -418,13 +430,13 @@ def _run_trial(cfg: RobustnessConfig, trial: int, tr, te, log) -> dict:
             log(f"  trial {trial}: SRC {res.steps} steps in {src_info['total_seconds']:.1f} s, spike rates "
                 f"{np.array2string(res.spike_rate_per_layer, precision=2)}, fraction of weights changed "
                 f"{[round(c.fraction_changed, 3) for c in res.weight_change]}")
-    models = {m: models[m] for m in MODELS}
+    models = {m: models[m] for m in cfg.models}
 
     loss_fn = loss_function(cfg.loss, n_classes)
     X_clean = torch.as_tensor(te.images)
     y = torch.as_tensor(te.labels)
     nb = min(cfg.sharpness_batch, len(y))
-    evals: dict[str, dict] = {m: {} for m in MODELS}
+    evals: dict[str, dict] = {m: {} for m in cfg.models}
     t0 = time.perf_counter()
     for m, model in models.items():
         evals[m]["clean"] = _measure(model, loss_fn, X_clean, y, X_clean[:nb], y[:nb], cfg, s)
@@ -440,8 +452,8 @@ def _run_trial(cfg: RobustnessConfig, trial: int, tr, te, log) -> dict:
             for key in rows[0]:
                 evals[m][kind][key] = [r[key] for r in rows]
         log(f"  trial {trial}: {kind:10s} accuracy " + ", ".join(
-            f"{m} {100 * np.mean(evals[m][kind]['accuracy']):.1f}" for m in MODELS) + " | S " + ", ".join(
-            f"{m} {np.mean(evals[m][kind]['sharpness_seed000']):.3g}" for m in MODELS))
+            f"{m} {100 * np.mean(evals[m][kind]['accuracy']):.1f}" for m in cfg.models) + " | S " + ", ".join(
+            f"{m} {np.mean(evals[m][kind]['sharpness_seed000']):.3g}" for m in cfg.models))
     eval_seconds = time.perf_counter() - t0
     return {
         "trial": trial,
@@ -449,7 +461,7 @@ def _run_trial(cfg: RobustnessConfig, trial: int, tr, te, log) -> dict:
         "sizes": list(sizes),
         "train": train_info,
         "src": src_info,
-        "param_norm": {m: _param_norm(models[m]) for m in MODELS},
+        "param_norm": {m: _param_norm(models[m]) for m in cfg.models},
         "eval": evals,
         "eval_seconds": eval_seconds,
         "wall_s": time.perf_counter() - t_trial,
@@ -475,7 +487,7 @@ def run(cfg: RobustnessConfig, log=print) -> dict:
                     "image_shape": list(tr.images.shape[1:]),
                     "sharpness_batch": int(min(cfg.sharpness_batch, len(te.labels))),
                     "n_classes": int(trials[0]["sizes"][-1])},
-        "models": list(MODELS),
+        "models": list(cfg.models),
         "distortions": {k: list(cfg.levels_for(k)) for k in cfg.distortions},
         "seeds": [t["seed"] for t in trials],
         "trials": trials,
@@ -537,7 +549,7 @@ def summarize(result: dict) -> dict:
         out["clean"][m] = {q: _stat([t["eval"][m]["clean"].get(q) for t in trials]) for q in measures}
         for k in kinds:
             out["per_kind"][k][m] = {q: _stat([_trial_average(t, m, q, [k]) for t in trials]) for q in measures}
-    for q in measures:
+    for q in measures if "src" in result["models"] else []:
         b = [_trial_average(t, "baseline", q, kinds) for t in trials]
         s = [_trial_average(t, "src", q, kinds) for t in trials]
         diff = [si - bi for si, bi in zip(s, b)]
@@ -568,6 +580,7 @@ def table(result: dict) -> str:
     cfg, ds = result["config"], result["dataset"]
     measures = [q for q in summ["measures"] if q in ("accuracy", "sharpness_seed000", "sharpness_sam", "hessian_top")]
     extra = [q for q in ("loss", "zero_output_fraction") if q in summ["measures"]]
+    src0 = result["trials"][0].get("src")
     head = (["model"] + [MEASURE_LABELS[q] for q in measures + extra] + ["clean accuracy (%)", "‖θ‖₂"])
     lines = [
         f"# Robustness to distortions: {ds['name']}",
@@ -580,9 +593,9 @@ def table(result: dict) -> str:
         f"({cfg['sam_steps']} ascent steps)"
         + (f"; top Hessian eigenvalue on the first {cfg.get('hessian_batch') or ds['sharpness_batch']} of them "
            f"(≤ {cfg['hessian_iters']} power iterations, tol {cfg['hessian_tol']})" if cfg.get("hessian") else "")
-        + f"; SRC: preset `{result['trials'][0]['src']['preset']}`, "
-        f"{result['trials'][0]['src']['steps']} steps, backend {cfg['backend']}; SAM training ρ = "
-        f"{cfg['sam_train_rho']}, GNP coefficient {cfg['gnp_coef']}.",
+        + (f"; SRC: preset `{src0['preset']}`, {src0['steps']} steps, backend {cfg['backend']}" if src0 else "")
+        + f"; SAM training ρ = {cfg['sam_train_rho']}, GNP coefficient {cfg['gnp_coef']}; "
+        f"models: {', '.join(result['models'])}.",
         "",
         "## Averaged over all distortion levels (mean ± sd over trials)",
         "",
@@ -597,8 +610,9 @@ def table(result: dict) -> str:
         norms = [t["param_norm"][m] for t in result["trials"]]
         row.append(_fmt(_stat(norms)))
         lines.append("| " + " | ".join(row) + " |")
-    lines += ["", "## SRC vs baseline (paired by trial)", "",
-              "| measure | SRC − baseline | baseline / SRC |", "|---|---|---|"]
+    if summ["src_vs_baseline"]:
+        lines += ["", "## SRC vs baseline (paired by trial)", "",
+                  "| measure | SRC − baseline | baseline / SRC |", "|---|---|---|"]
     for q in measures + ["loss"]:
         if q not in summ["src_vs_baseline"]:
             continue
@@ -855,6 +869,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Accuracy and sharpness under distortions: baseline, SRC, SAM, GNP "
                                             "(seed 000's experiment on the SRC MLP).")
     p.add_argument("--dataset", choices=DATASETS, default=None, help="data set (default fashion; digits with --quick)")
+    p.add_argument("--models", default=",".join(MODELS),
+                   help="models to build, containing baseline (default baseline,src,sam,gnp)")
     p.add_argument("--distortions", default="gaussian,saltpepper,speckle",
                    help="comma-separated distortion types (default: all three)")
     p.add_argument("--levels", nargs="+", default=None, metavar="SPEC",
@@ -896,7 +912,8 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> RobustnessConfig:
     kinds = [k.strip() for k in args.distortions.split(",") if k.strip()]
     given = {
-        "dataset": args.dataset, "distortions": tuple(kinds), "levels": parse_levels(args.levels, kinds),
+        "dataset": args.dataset, "distortions": tuple(kinds),
+        "models": tuple(m.strip() for m in args.models.split(",") if m.strip()), "levels": parse_levels(args.levels, kinds),
         "trials": args.trials, "backend": args.backend, "n_train": args.n_train, "n_test": args.n_test,
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "loss": args.loss,
         "hidden": tuple(int(h) for h in args.hidden.split(",")) if args.hidden else None,
@@ -941,7 +958,7 @@ def main(argv: list[str] | None = None) -> int:
         for p in plot(out):
             print(f"wrote {p}")
     summ = result["summary"]
-    for m in MODELS:
+    for m in cfg.models:
         a = summ["all_levels"][m]
         print(f"{m:9s} accuracy {_fmt_acc(a['accuracy'])} %, S(eps) {_fmt(a['sharpness_seed000'])}, "
               f"SAM {_fmt(a['sharpness_sam'])}")

@@ -21,6 +21,7 @@ read-out on the raw pixels, and the network with plasticity off.
 from __future__ import annotations
 
 import argparse
+import atexit
 import csv
 import dataclasses
 import hashlib
@@ -182,6 +183,12 @@ def _worker_schedule(config: dict):
     return _WORKER["schedule"]
 
 
+def _close_worker_sim() -> None:
+    if _WORKER["sim"] is not None:
+        _WORKER["sim"].close()
+        _WORKER["sim"] = None
+
+
 def _worker_sim(params, sleep, config: dict):
     from spiking.network import EISimulation
 
@@ -197,6 +204,9 @@ def _worker_sim(params, sleep, config: dict):
             build = Path(config["out"]) / "build" / f"{key[0]}-{os.getpid()}"
         _WORKER["sim"] = EISimulation(params, sleep, schedule.images, schedule.n_train,
                                       backend=config["backend"], directory=build, progress=False)
+        if not _WORKER.get("atexit"):
+            atexit.register(_close_worker_sim)
+            _WORKER["atexit"] = True
         _WORKER["key"] = key
         first = True
     return _WORKER["sim"], schedule, first

@@ -84,6 +84,28 @@ def _reset_to_runtime() -> None:
     brian2.prefs.codegen.target = "numpy"
 
 
+def activate_standalone(backend: str, directory: str | os.PathLike | None = None,
+                        threads: int = 1) -> Path:
+    """Make a standalone device current (until :func:`reset_device`); returns its directory."""
+    check_backend(backend)
+    if not is_standalone(backend):
+        raise BackendError(f"backend={backend!r} is not a standalone backend")
+    brian2.start_scope()
+    if directory is None:
+        directory = tempfile.mkdtemp(prefix="sleep_snn_build_")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    brian2.device.reinit()
+    brian2.set_device(backend, directory=str(directory), build_on_run=False)
+    brian2.prefs.devices.cpp_standalone.openmp_threads = int(threads) if threads > 1 else 0
+    return directory
+
+
+def reset_device() -> None:
+    """Back to the runtime device (numpy target), forgetting any standalone project."""
+    _reset_to_runtime()
+
+
 @contextlib.contextmanager
 def use_backend(backend: str = DEFAULT_BACKEND, directory: str | os.PathLike | None = None,
                 threads: int = 1) -> Iterator[Path | None]:
@@ -114,13 +136,7 @@ def use_backend(backend: str = DEFAULT_BACKEND, directory: str | os.PathLike | N
     check_backend(backend)
     brian2.start_scope()
     if is_standalone(backend):
-        if directory is None:
-            directory = tempfile.mkdtemp(prefix="sleep_snn_build_")
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        brian2.device.reinit()
-        brian2.set_device(backend, directory=str(directory), build_on_run=False)
-        brian2.prefs.devices.cpp_standalone.openmp_threads = int(threads) if threads > 1 else 0
+        directory = activate_standalone(backend, directory, threads)
         try:
             yield directory
         finally:

@@ -52,7 +52,8 @@ from brian2 import (
 )
 
 from . import equations as eq
-from .backend import DEFAULT_BACKEND, check_backend, is_standalone, use_backend
+from .backend import (DEFAULT_BACKEND, activate_standalone, check_backend, is_standalone,
+                      reset_device, use_backend)
 from .params import PLASTIC_PATHWAYS, EINetworkParams, ParameterError
 from .sleep import SleepParams, decode_end_reason, sleep_decay, sleep_noise, stop_when
 
@@ -476,7 +477,7 @@ class EISimulation:
         self.directory = directory
         self._build_kw = dict(raster_exc=raster_exc, raster_inh=raster_inh,
                               record_interval=record_interval)
-        self._ctx = None
+        self._active = False
         self.net = None
         self.compile_seconds = 0.0
         self._built_seed = int(seed)
@@ -486,8 +487,8 @@ class EISimulation:
 
     # ------------------------------------------------------------------
     def _build_standalone(self, seed: int) -> None:
-        self._ctx = use_backend(self.backend, self.directory)
-        self.directory = self._ctx.__enter__()
+        self.directory = activate_standalone(self.backend, self.directory)
+        self._active = True
         try:
             brian2.seed(seed)
             brian2.device.insert_code("main", _RESEED_CODE)
@@ -617,9 +618,9 @@ class EISimulation:
 
     def close(self) -> None:
         """Release the standalone device (the build directory is kept)."""
-        if self._ctx is not None:
-            ctx, self._ctx = self._ctx, None
-            ctx.__exit__(None, None, None)
+        if self._active:
+            self._active = False
+            reset_device()
         self._closed = True
 
     def __enter__(self):

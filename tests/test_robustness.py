@@ -151,3 +151,12 @@ def test_quick_default_size(tmp_path):
     res = rob.load(tmp_path)
     _check_result(res, 2)
     assert res["wall_s"] < 120
+
+
+def test_model_subset(tmp_path):
+    assert rob.main(TINY + ["--models", "baseline,src", "--no-plot", "--out", str(tmp_path)]) == 0
+    res = rob.load(tmp_path)
+    assert res["models"] == ["baseline", "src"] and set(res["trials"][0]["eval"]) == {"baseline", "src"}
+    assert "SRC vs baseline" in (tmp_path / "table.md").read_text()
+    with pytest.raises(ValueError, match="baseline"):
+        rob.RobustnessConfig(models=("src",))
