@@ -145,7 +145,7 @@ CORRELATION_LAYERS = (0, 1)
 CORRELATION_IMAGES_PER_CLASS = 30
 CONVENTIONS = ("authors", "torch")
 #: Settings of ``--quick`` (a smoke test that runs in seconds; not a result).
-QUICK = dict(dataset="digits", trials=1, hidden=(128, 128), n_per_task=250, epochs=20,
+QUICK = dict(dataset="digits", trials=1, hidden=(128, 128), n_per_task=250, epochs=10,
              sleep_steps=1000, sleep_increment=250)
 
 
@@ -298,7 +298,8 @@ def authors_spec(model: nn.Sequential, calibration: np.ndarray, alpha_scale: flo
     for k, lin in enumerate(lins):
         lam = max(max(0.0, float(lin.weight.detach().max())), maxima[k])
         if not lam > 0:
-            raise ValueError(f"layer {k}: no positive weight and no positive activation")
+            raise DeadLayerError(f"layer {k}: no positive weight and no positive activation "
+                                 "on the calibration data")
         applied = lam / previous
         scale.append(applied)
         alpha.append(float(alpha_scale) / applied)
@@ -348,22 +349,52 @@ def sleep_model(model: nn.Sequential, calibration: np.ndarray, params: SRCParams
         ``steps``, ``seconds`` (simulation), ``total_seconds`` (conversion,
         build, simulation, write-back), ``build_seconds``, ``spikes_per_step``
         and ``rate_per_neuron`` per layer (input first), ``alpha``, ``scale``,
-        ``thresholds``, ``weight_change`` per layer, ``seed``.
+        ``thresholds``, ``weight_change`` per layer, ``seed``. If a layer is
+        dead (no positive weight and no positive activation, so the
+        normalisation is undefined) the phase is skipped: ``steps`` is 0 and
+        ``skipped`` gives the reason.
     """
     t0 = time.perf_counter()
     kw = dict(backend=backend, device=device, seed=seed)
     if backend == "brian2" and build_directory is not None:
         kw["build_directory"] = build_directory
     calibration = np.asarray(calibration, dtype=np.float32)
+    if convention not in CONVENTIONS:
+        raise ValueError(f"convention={convention!r}: must be one of {CONVENTIONS}")
+    try:
+        return _sleep_model(model, calibration, params, convention, kw, t0)
+    except DeadLayerError as exc:
+        # A layer with no positive weight and no positive activation on the
+        # calibration data (e.g. after a destructive sleep): nothing can spike
+        # there and the normalisation is undefined (the authors' code would
+        # divide by zero). The phase is skipped and recorded as such.
+        n = len(_linears(model))
+        return {"steps": 0, "seconds": 0.0, "build_seconds": 0.0,
+                "total_seconds": float(time.perf_counter() - t0), "skipped": str(exc),
+                "spikes_per_step": [0.0] * (n + 1), "rate_per_neuron": [0.0] * (n + 1),
+                "alpha": [], "scale": [], "thresholds": [], "weight_change": [], "seed": seed,
+                "device": device}
+
+
+class DeadLayerError(ValueError):
+    """A layer has no positive weight and no positive activation (normalisation undefined)."""
+
+
+def _sleep_model(model, calibration, params, convention, kw, t0) -> dict:
     if convention == "authors":
         spec = authors_spec(model, calibration, params.alpha_scale,
                             params.beta_for(len(_linears(model))))
         res = bridge_sleep(spec, calibration, params, **kw)
         _write_weights(model, res.spec_after.weights)
-    elif convention == "torch":
-        res = bridge_sleep(model, calibration, params, **kw)
     else:
-        raise ValueError(f"convention={convention!r}: must be one of {CONVENTIONS}")
+        from bridge.convert import ConversionError
+
+        try:
+            res = bridge_sleep(model, calibration, params, **kw)
+        except ConversionError as exc:
+            if "no positive weight and no positive activation" in str(exc):
+                raise DeadLayerError(str(exc)) from exc
+            raise
     spec = res.spec_before
     return {
         "steps": int(res.steps),
@@ -788,7 +819,9 @@ def run_arm(arm: str, cfg: IncrementalConfig, data: TaskData, seed: int, params:
             restored = False
             if k == 0 and start_state is not None and "model" in start_state:
                 model.load_state_dict(start_state["model"])
-                trainer.optimizer.load_state_dict(start_state["optimizer"])
+                # clone: Optimizer.load_state_dict keeps same-device tensors by reference,
+                # and training would then modify the cached momentum buffer in place
+                trainer.optimizer.load_state_dict(_clone_opt_state(start_state["optimizer"]))
                 trainer.n_fit_calls = start_state["n_fit_calls"]
                 timing["train"] += start_state["train_seconds"]
                 restored = True
@@ -1305,7 +1338,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-plot", action="store_true", help="only simulate and save")
     p.add_argument("--quick", action="store_true",
                    help="tiny smoke run: digits (28x28), 128-128 hidden, all ~250 images per task, "
-                        "20 epochs, sleeps of 1000 + 250 (k-1) steps, 1 trial (overrides those options)")
+                        "10 epochs, sleeps of 1000 + 250 (k-1) steps, 1 trial (overrides those options)")
     p.add_argument("--merge", default=None, metavar="DIR,DIR,...",
                    help="merge the result.json of these runs (same settings, different seeds) into --out "
                         "and redraw; nothing is simulated")

@@ -426,6 +426,7 @@ def plot(result_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None
     list of pathlib.Path
     """
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     from scenarios import plotting
 
@@ -452,6 +453,7 @@ def plot(result_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None
                                     linestyles=["--", "--", "-"], ylim=(-0.02, 1.05),
                                     legend=ax is axes[0])
             ax.set_title(title, loc="left")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         fig.tight_layout()
         written += plotting.save_figure(fig, out_dir / f"{prefix}accuracy")
 

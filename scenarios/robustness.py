@@ -691,6 +691,11 @@ def merge(result_dirs: Sequence, out_dir=None) -> dict:
     results = [load(d) for d in result_dirs]
     if not results:
         raise ValueError("nothing to merge")
+    # fields added after a result was written: fill in the value that was then implied
+    implied = {"models": list(MODELS), "hessian_batch": None}
+    for r in results:
+        for k, v in implied.items():
+            r["config"].setdefault(k, v)
     ref = {k: v for k, v in results[0]["config"].items() if k not in _MERGE_FREE}
     for r, d in zip(results[1:], result_dirs[1:]):
         other = {k: v for k, v in r["config"].items() if k not in _MERGE_FREE}

@@ -261,8 +261,15 @@ def _row(meta: dict) -> dict:
 # --- driver side ---------------------------------------------------------------
 
 def run_scan(points: list[dict], config: dict, workers: int = 2, scheduler: str | None = None,
-             progress: bool = True) -> list[dict]:
-    """Run every unfinished point on Dask; returns the rows of all points."""
+             progress: bool = True, func=None) -> list[dict]:
+    """Run every unfinished point on Dask.
+
+    ``func(point, config)`` runs one point and saves ``<out>/runs/<point_key(point)>/result.json``
+    (atomically, e.g. with :func:`spiking.record.save_result`); it defaults to
+    :func:`run_point` (the E/I network). Points whose result exists are skipped,
+    which makes any scan resumable. Returns the futures' results of this call.
+    """
+    func = run_point if func is None else func
     from dask.distributed import Client, LocalCluster, as_completed
     from tqdm import tqdm
 
@@ -280,7 +287,7 @@ def run_scan(points: list[dict], config: dict, workers: int = 2, scheduler: str 
                                    dashboard_address=None, silence_logs=40)
             client = Client(cluster)
         try:
-            futures = [client.submit(run_point, p, config, key=f"run-{point_key(p)}", pure=False)
+            futures = [client.submit(func, p, config, key=f"run-{point_key(p)}", pure=False)
                        for p in todo]
             bar = tqdm(total=len(points), initial=done, unit="run", desc="scan", disable=not progress)
             for fut in as_completed(futures):
@@ -291,7 +298,7 @@ def run_scan(points: list[dict], config: dict, workers: int = 2, scheduler: str 
             client.close()
             if cluster is not None:
                 cluster.close()
-    return collect_rows(out)
+    return rows
 
 
 def collect_rows(out) -> list[dict]:

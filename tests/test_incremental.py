@@ -228,3 +228,39 @@ def test_merge_results():
         inc.merge_results([_fake_result(0, 0.4), _fake_result(0, 0.5)])
     with pytest.raises(ValueError, match="convention"):
         inc.merge_results([_fake_result(0, 0.4), _fake_result(1, 0.5, {"convention": "torch"})])
+
+
+def test_sleep_model_skips_dead_networks():
+    x = np.random.default_rng(0).random((30, 16), dtype=np.float32)
+    params = preset("fashion", steps=50, mask_size=0, image_side=4)
+    for conv in ("authors", "torch"):
+        m = inc.build_model((16, 8, 8, 3), conv, seed=0)
+        with torch.no_grad():
+            inc._linears(m)[0].weight.copy_(-torch.rand(8, 16))  # first layer can never be active
+        before = [lin.weight.detach().clone() for lin in inc._linears(m)]
+        info = inc.sleep_model(m, x, params, conv, seed=1)
+        assert info["steps"] == 0 and "no positive" in info["skipped"]
+        assert all(torch.equal(a, b.weight) for a, b in zip(before, inc._linears(m)))
+
+
+def test_run_arm_start_state_cache_is_not_corrupted():
+    cfg = inc.IncrementalConfig(dataset="digits", n_tasks=2, hidden=(16, 16), n_per_task=60, epochs=2,
+                                sleep_steps=30, sleep_increment=10, arms=("src",), correlations=False)
+    data = inc.load_task_data(cfg)
+    params = preset("mnist")
+    fresh = inc.run_arm("src", cfg, data, 3, params)
+    cache = {}
+    first = inc.run_arm("src", cfg, data, 3, params, start_state=cache)
+    other = inc.run_arm("src", cfg, data, 3, dataclasses_replace(params, inc=0.3, dec=0.03), start_state=cache)
+    again = inc.run_arm("src", cfg, data, 3, params, start_state=cache)
+    # the sleep statistics after task 2 depend on every weight: a corrupted cached
+    # momentum buffer (or model state) would change them
+    assert first["acc"] == fresh["acc"] and again["acc"] == fresh["acc"]
+    assert again["sleeps"][1]["weight_change"] == fresh["sleeps"][1]["weight_change"]
+    assert again["sleeps"][1]["scale"] == fresh["sleeps"][1]["scale"]
+    assert "model" in cache and other["acc"][0] == fresh["acc"][0]
+
+
+def dataclasses_replace(obj, **kw):
+    import dataclasses
+    return dataclasses.replace(obj, **kw)

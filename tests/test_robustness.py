@@ -160,3 +160,16 @@ def test_model_subset(tmp_path):
     assert "SRC vs baseline" in (tmp_path / "table.md").read_text()
     with pytest.raises(ValueError, match="baseline"):
         rob.RobustnessConfig(models=("src",))
+
+
+def test_bench_hessian_json_line(capsys):
+    from scenarios import bench_hessian
+
+    assert bench_hessian.main(["--n-images", "8", "--max-iter", "2", "--json"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    rec = json.loads(last)
+    for key in ("seconds", "iterations", "eigenvalue", "n_params", "n_images"):
+        assert key in rec
+    assert rec["n_params"] == 784 * 1200 + 1200 * 1200 + 1200 * 10
+    assert rec["n_images"] == 8 and rec["iterations"] <= 2 and rec["threads"] == 1
+    assert math.isfinite(rec["eigenvalue"])
