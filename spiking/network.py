@@ -227,7 +227,11 @@ def build_network(params: EINetworkParams, sleep: SleepParams, images: np.ndarra
 
     ctrl = NeuronGroup(1, eq.CONTROLLER_EQS, name="ctrl", order=-50,
                        events={"sleep_start": eq.SLEEP_START_EVENT, "sleep_end": eq.SLEEP_END_EVENT})
-    meter = NeuronGroup(1, eq.METER_EQS, clock=check_clock, name="meter", order=-100)
+    # the meter raises a 'sample' event at every check, recorded by an EventMonitor
+    # (1-D dynamic arrays, whose length may differ between re-runs of one binary)
+    meter = NeuronGroup(1, eq.METER_EQS, clock=check_clock, name="meter", order=-100,
+                        events={"sample": "True"})
+    meter.set_event_schedule("sample", when="end")
     ctrl.W_inp_exc = linked_var(meter, "W_inp_exc")
     ctrl.W_exc_exc = linked_var(meter, "W_exc_exc")
     ctrl.W_inh_exc = linked_var(meter, "W_inh_exc")
@@ -288,8 +292,8 @@ def build_network(params: EINetworkParams, sleep: SleepParams, images: np.ndarra
     objects.append(meter_sum)
 
     # --- monitors --------------------------------------------------------
-    weights = StateMonitor(meter, ["W_inp_exc", "W_exc_exc", "W_inh_exc"], record=0,
-                           dt=record_interval, when="end", name="weights")
+    weights = EventMonitor(meter, "sample", variables=["W_inp_exc", "W_exc_exc", "W_inh_exc"],
+                           name="weights")
     counts_exc = EventMonitor(exc, "image_end", variables=["img_count"], name="counts_exc")
     counts_inh = EventMonitor(inh, "image_end", variables=["img_count"], name="counts_inh")
     starts = EventMonitor(ctrl, "sleep_start", variables=["W", "wake_steps"], name="sleep_starts")
@@ -576,7 +580,7 @@ class EISimulation:
         counts_exc = _per_image_counts(net["counts_exc"], params.n_exc, n_images)
         counts_inh = _per_image_counts(net["counts_inh"], params.n_inh, n_images)
         wmon = net["weights"]
-        weights = {p: np.asarray(getattr(wmon, f"W_{p}")[0], dtype=float) for p in PLASTIC_PATHWAYS}
+        weights = {p: np.asarray(getattr(wmon, f"W_{p}")[:], dtype=float) for p in PLASTIC_PATHWAYS}
         final = {}
         for p in ("inp_exc", "exc_exc", "exc_inh", "inh_exc"):
             syn = net[p]
