@@ -139,11 +139,11 @@ def ei_figures(directory, out_dir=None) -> list[Path]:
 def figures_for(directory, out_dir=None) -> list[Path]:
     """Make the figures of whatever result ``directory`` holds."""
     directory = Path(directory)
-    if (directory / "summary.csv").exists():
+    result = directory / "result.json"
+    if (directory / "summary.csv").exists() and not result.exists():
         from scenarios.scan import scan_figures
 
         return scan_figures(directory, out_dir)
-    result = directory / "result.json"
     if not result.exists():
         raise FileNotFoundError(
             f"{directory} holds neither result.json nor summary.csv: nothing to plot"
