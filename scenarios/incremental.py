@@ -1182,17 +1182,36 @@ SEARCH_SPACE = {
     "beta0": (1.0, 300.0),
     "beta1": (1.0, 300.0),
     "beta2": (1.0, 300.0),
+    # membrane leak time constant in steps, 1 / (1 - decay); the presets' 0.999 is 1000
+    "leak_steps": (20.0, 1e5),
+    # multiplies the sleep schedule (sleep_steps and sleep_increment of the config)
+    "sleep_scale": (0.2, 3.0),
 }
 
 
 def _to_params(base: SRCParams, x: dict) -> SRCParams:
+    extra = {}
+    if "leak_steps" in x:
+        extra["decay"] = 1.0 - 1.0 / x["leak_steps"]
     return dataclasses.replace(base, max_rate=x["max_rate"], inc=x["inc"], dec=x["dec"],
-                               beta=(x["beta0"], x["beta1"], x["beta2"]))
+                               beta=(x["beta0"], x["beta1"], x["beta2"]), **extra)
 
 
-def _from_params(p: SRCParams) -> dict:
+def _scaled_config(cfg: IncrementalConfig, x: dict) -> IncrementalConfig:
+    """``cfg`` with its sleep schedule multiplied by ``x["sleep_scale"]`` (if present)."""
+    f = x.get("sleep_scale", 1.0)
+    if f == 1.0:
+        return cfg
+    return dataclasses.replace(cfg, sleep_steps=max(1, int(round(cfg.sleep_steps * f))),
+                               sleep_increment=int(round(cfg.sleep_increment * f)))
+
+
+def _from_params(p: SRCParams, extended: bool = True) -> dict:
     b = p.beta_for(3)
-    return {"max_rate": p.max_rate, "inc": p.inc, "dec": p.dec, "beta0": b[0], "beta1": b[1], "beta2": b[2]}
+    x = {"max_rate": p.max_rate, "inc": p.inc, "dec": p.dec, "beta0": b[0], "beta1": b[1], "beta2": b[2]}
+    if extended:
+        x.update(leak_steps=1.0 / (1.0 - p.decay), sleep_scale=1.0)
+    return x
 
 
 def _clip(x: dict) -> dict:
@@ -1252,7 +1271,7 @@ def tune(cfg: IncrementalConfig, budget: int, out: str | os.PathLike, base: str 
                 scores.append(hit["score"])
                 continue
             t0 = time.perf_counter()
-            r = run_arm("src", cfg, data, s, _to_params(base_p, x), correlations=False,
+            r = run_arm("src", _scaled_config(cfg, x), data, s, _to_params(base_p, x), correlations=False,
                         start_state=caches.setdefault(s, {}), stage_eval=False)
             rec = {"tag": tag, "seed": int(s), "x": x, "score": r["overall"][-1],
                    "per_task": r["acc"][-1], "seconds": time.perf_counter() - t0,
@@ -1292,6 +1311,8 @@ def tune(cfg: IncrementalConfig, budget: int, out: str | os.PathLike, base: str 
     best = _to_params(base_p, best_x)
     summary = {
         "best": {**dataclasses.asdict(best), "beta": list(best.beta)},
+        "best_sleep_schedule": {"sleep_steps": _scaled_config(cfg, best_x).sleep_steps,
+                                "sleep_increment": _scaled_config(cfg, best_x).sleep_increment},
         "best_tag": best_tag, "best_score": best_score,
         "base": base, "base_score": population[0][0],
         "budget": budget, "n_random": n_random, "seeds": list(seeds), "confirm_seeds": list(confirm_seeds),
@@ -1349,6 +1370,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tune-confirm-seeds", default="1001,1002", help="extra seeds for the finalists")
     p.add_argument("--tune-random", type=int, default=None, help="random candidates before evolution")
     p.add_argument("--tune-search-seed", type=int, default=0)
+    p.add_argument("--tune-radius", type=float, default=4.0,
+                   help="random candidates lie within this factor of the base values")
     return p
 
 
@@ -1392,7 +1415,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         summary = tune(cfg, args.tune, out, base=args.tune_base or cfg.preset_name,
                        seeds=[int(s) for s in args.tune_seeds.split(",")],
                        confirm_seeds=[int(s) for s in args.tune_confirm_seeds.split(",") if s.strip()],
-                       n_random=args.tune_random, search_seed=args.tune_search_seed)
+                       n_random=args.tune_random, search_seed=args.tune_search_seed,
+                       radius=args.tune_radius)
         print(json.dumps(_jsonable(summary["best"]), indent=1))
         return 0
     build_dir = out / "brian2_build" if cfg.backend == "brian2" else None

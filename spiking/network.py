@@ -544,7 +544,17 @@ class EISimulation:
         for (obj, var), value in runtime_values(params, sleep, self.n_train, len(self.images)).items():
             run_args[getattr(net[obj], var)] = value
         brian2.device.run_environment_variables[SEED_ENV] = str(seed)
-        brian2.device.run(directory=str(self.directory), run_args=run_args, with_output=True)
+        previous = os.environ.get(SEED_ENV)
+        try:
+            brian2.device.run(directory=str(self.directory), run_args=run_args, with_output=True)
+        finally:
+            # Brian2 copies the variable into this process's environment; put
+            # it back so the next re-run with another seed is not reported as
+            # overwriting it
+            if previous is None:
+                os.environ.pop(SEED_ENV, None)
+            else:
+                os.environ[SEED_ENV] = previous
         # every run writes new result files: forget values (and sizes of the
         # monitors' dynamic arrays) cached from a previous run
         for var in list(brian2.device.array_cache):
