@@ -77,7 +77,7 @@ import os
 import platform
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -550,6 +550,19 @@ def resolve_preset(name: str, **overrides: Any) -> SRCParams:
         return dataclasses.replace(SRCParams(**values), **overrides)
     known = sorted(set(PRESETS) | set(tuned))
     raise ValueError(f"unknown SRC preset {name!r}; known: {', '.join(known)}")
+
+
+def preset_schedule(name: str) -> tuple[int, int] | None:
+    """``(sleep_steps, sleep_increment)`` stored with a tuned preset, or None.
+
+    A preset search may also scale the sleep schedule (see :func:`tune`); the
+    tuned preset then carries it, and the command line uses it unless
+    ``--sleep-steps`` / ``--sleep-increment`` are given.
+    """
+    entry = _load_tuned().get(name) if name not in PRESETS else None
+    if entry and "sleep_steps" in entry:
+        return int(entry["sleep_steps"]), int(entry.get("sleep_increment", 0))
+    return None
 
 
 def sleep_schedule(n_tasks: int, base: int = 15000, increment: int = 5000) -> list[int]:
@@ -1129,7 +1142,7 @@ def plot(result_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None
             pairs = []
             n = len(tasks)
             if n >= 2:
-                pairs.append((f"T2", f"S2", 4))
+                pairs.append(("T2", "S2", 4))
             pairs.append((f"T{n}", f"S{n}", len(all_classes)))
             layers = sorted(corr[0].keys())
             fig, axes = plt.subplots(len(pairs) * len(layers), 2,
@@ -1350,8 +1363,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden", default="1200,1200", help="hidden widths, comma separated")
     p.add_argument("--convention", choices=CONVENTIONS, default="authors",
                    help="training/normalisation conventions: the authors' MATLAB ones (default) or torch's")
-    p.add_argument("--sleep-steps", type=int, default=15000, help="sleep length after task 1")
-    p.add_argument("--sleep-increment", type=int, default=5000, help="extra steps per later task")
+    p.add_argument("--sleep-steps", type=int, default=None,
+                   help="sleep length after task 1 (default: the preset's schedule, else 15000)")
+    p.add_argument("--sleep-increment", type=int, default=None,
+                   help="extra steps per later task (default: the preset's schedule, else 5000)")
     p.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated subset of {','.join(ARMS)}")
     p.add_argument("--validation", type=int, default=0,
                    help="hold out this many training images per task and evaluate on them (not the test set)")
@@ -1381,10 +1396,14 @@ def config_from_args(args: argparse.Namespace) -> IncrementalConfig:
               device=args.device, rehearsal=args.rehearsal, preset=args.preset,
               n_per_task=args.n_per_task, epochs=args.epochs, seed=args.seed, data_dir=args.data_dir,
               hidden=tuple(int(h) for h in args.hidden.split(",") if h.strip()),
-              convention=args.convention, sleep_steps=args.sleep_steps,
-              sleep_increment=args.sleep_increment,
+              convention=args.convention,
               arms=tuple(a.strip() for a in args.arms.split(",") if a.strip()),
               validation=args.validation, correlations=not args.no_correlations)
+    # the sleep schedule: explicit options, else a tuned preset's own, else the authors'
+    name = args.preset or DATASET_PRESETS[args.dataset]
+    steps, increment = preset_schedule(name) or (15000, 5000)
+    kw["sleep_steps"] = steps if args.sleep_steps is None else args.sleep_steps
+    kw["sleep_increment"] = increment if args.sleep_increment is None else args.sleep_increment
     if args.quick:
         kw.update(QUICK)
     return IncrementalConfig(**kw)

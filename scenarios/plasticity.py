@@ -55,11 +55,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import copy
-import dataclasses
 import itertools
-import json
-import math
 import sys
 import time
 from dataclasses import dataclass
@@ -68,7 +64,27 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from scenarios.robustness import _json_default, _save_figure, _stat, _style, _versions
+from scenarios.common import (
+    add_run_arguments,
+    check_at_least_one,
+    check_choice,
+    check_finite_nonnegative,
+    check_optional_at_least_one,
+    config_to_json,
+    format_pct,
+    format_stat,
+    given_options,
+    load_result,
+    merge_results,
+    open_for_plot,
+    parse_hidden,
+    plot_style,
+    run_cli,
+    save_figure,
+    save_result,
+    trial_stat,
+    versions,
+)
 
 __all__ = [
     "ARMS",
@@ -179,35 +195,21 @@ class PlasticityConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "arms", tuple(self.arms))
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
-        if self.setting not in ("class", "permuted"):
-            raise ValueError(f"setting={self.setting!r}: must be 'class' or 'permuted'")
-        if self.dataset not in DATASETS:
-            raise ValueError(f"dataset={self.dataset!r}: must be one of {DATASETS}")
+        check_choice("setting", self.setting, ("class", "permuted"))
+        check_choice("dataset", self.dataset, DATASETS)
         if not self.arms or any(a not in ARMS for a in self.arms):
             raise ValueError(f"arms={self.arms!r}: must be a non-empty subset of {ARMS}")
-        if self.loss not in ("mse", "ce"):
-            raise ValueError(f"loss={self.loss!r}: must be 'mse' or 'ce'")
-        if self.backend not in ("torch", "brian2"):
-            raise ValueError(f"backend={self.backend!r}: must be 'torch' or 'brian2'")
-        for name in ("tasks", "trials", "epochs", "batch_size", "sharpness_batch", "hessian_iters", "threads"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name}={getattr(self, name)!r}: must be >= 1")
+        check_choice("loss", self.loss, ("mse", "ce"))
+        check_choice("backend", self.backend, ("torch", "brian2"))
+        check_at_least_one(self, ("tasks", "trials", "epochs", "batch_size", "sharpness_batch", "hessian_iters",
+                                  "threads"))
         if self.setting == "class" and self.tasks > 45:
             raise ValueError(f"tasks={self.tasks}: the class setting has only 45 class pairs")
-        for name in ("n_train", "n_test", "sleep_steps"):
-            v = getattr(self, name)
-            if v is not None and int(v) < 1:
-                raise ValueError(f"{name}={v!r}: must be >= 1 or None")
-        for name in ("lr", "sam_rho", "gnp_coef", "eps", "momentum"):
-            v = float(getattr(self, name))
-            if not (math.isfinite(v) and v >= 0):
-                raise ValueError(f"{name}={v!r}: must be a finite number >= 0")
+        check_optional_at_least_one(self, ("n_train", "n_test", "sleep_steps"))
+        check_finite_nonnegative(self, ("lr", "sam_rho", "gnp_coef", "eps", "momentum"))
 
     def to_json(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["arms"] = list(self.arms)
-        d["hidden"] = list(self.hidden)
-        return d
+        return config_to_json(self, ("arms", "hidden"))
 
 
 def quick_config(**overrides: Any) -> PlasticityConfig:
@@ -372,7 +374,7 @@ def run(cfg: PlasticityConfig, log=print) -> dict:
         "seeds": [tr["seed"] for tr in trials],
         "trials": trials,
         "wall_s": time.perf_counter() - t0,
-        "versions": _versions(),
+        "versions": versions(),
         "command": " ".join(sys.argv),
     }
     result["summary"] = summarize(result)
@@ -422,22 +424,8 @@ def summarize(result: dict) -> dict:
             rows["backward_transfer"].append(float(backward_transfer(acc)) if acc.shape[0] > 1 else None)
             rows["first_sharpness"].append(float(a["sharpness_seed000"][0]))
             rows["last_sharpness"].append(float(a["sharpness_seed000"][-1]))
-        out[arm] = {k: _stat(v) for k, v in rows.items()}
+        out[arm] = {k: trial_stat(v) for k, v in rows.items()}
     return out
-
-
-def _pct(stat: dict) -> str:
-    if stat["mean"] is None:
-        return "–"
-    if stat["sd"] is None:
-        return f"{100 * stat['mean']:.1f}"
-    return f"{100 * stat['mean']:.1f} ± {100 * stat['sd']:.1f}"
-
-
-def _num(stat: dict) -> str:
-    if stat["mean"] is None:
-        return "–"
-    return f"{stat['mean']:.3g}" + ("" if stat["sd"] is None else f" ± {stat['sd']:.2g}")
 
 
 def table(result: dict) -> str:
@@ -466,11 +454,11 @@ def table(result: dict) -> str:
     for arm in result["arms"]:
         s = summ[arm]
         lines.append("| " + " | ".join([
-            ARM_LABELS[arm], _pct(s["first_new_task_accuracy"]), _pct(s["last_new_task_accuracy"]),
-            _pct(s["mean_new_task_accuracy"]), _pct(s["mean_per_task_change"]), _pct(s["slope"]),
-            _pct(s["slope_after_first"]),
-            _pct(s["final_average_accuracy"]), _pct(s["forgetting"]), _pct(s["backward_transfer"]),
-            f"{_num(s['first_sharpness'])} → {_num(s['last_sharpness'])}"]) + " |")
+            ARM_LABELS[arm], format_pct(s["first_new_task_accuracy"]), format_pct(s["last_new_task_accuracy"]),
+            format_pct(s["mean_new_task_accuracy"]), format_pct(s["mean_per_task_change"]), format_pct(s["slope"]),
+            format_pct(s["slope_after_first"]),
+            format_pct(s["final_average_accuracy"]), format_pct(s["forgetting"]), format_pct(s["backward_transfer"]),
+            f"{format_stat(s['first_sharpness'])} → {format_stat(s['last_sharpness'])}"]) + " |")
     lines += ["", "New-task accuracy (%) per task index, mean over trials:", "",
               "| arm | " + " | ".join(str(k + 1) for k in range(cfg["tasks"])) + " |",
               "|---|" + "---|" * cfg["tasks"]]
@@ -483,46 +471,17 @@ def table(result: dict) -> str:
 
 def save(result: dict, out_dir) -> Path:
     """Write ``result.json`` and ``table.md`` (atomically); return the JSON path."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "result.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=1, default=_json_default))
-    tmp.replace(path)
-    (out / "table.md").write_text(table(result))
-    return path
+    return save_result(result, out_dir, table)
 
 
 def load(result_dir) -> dict:
     """Read ``result.json`` from a directory (or the file)."""
-    p = Path(result_dir)
-    if p.is_dir():
-        p = p / "result.json"
-    return json.loads(p.read_text())
+    return load_result(result_dir)
 
 
 def merge(result_dirs: Sequence, out_dir=None) -> dict:
     """Combine the trials of runs with the same settings and other seeds (see ``robustness.merge``)."""
-    results = [load(d) for d in result_dirs]
-    if not results:
-        raise ValueError("nothing to merge")
-    free = ("seed", "trials", "threads")
-    ref = {k: v for k, v in results[0]["config"].items() if k not in free}
-    for r, d in zip(results[1:], result_dirs[1:]):
-        other = {k: v for k, v in r["config"].items() if k not in free}
-        diff = sorted(k for k in set(ref) | set(other) if ref.get(k) != other.get(k))
-        if diff:
-            raise ValueError(f"cannot merge {d}: its configuration differs in {diff}")
-    trials = [t for r in results for t in r["trials"]]
-    seeds = [t["seed"] for t in trials]
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"cannot merge: repeated trial seeds {seeds}")
-    merged = dict(results[0])
-    merged["config"] = dict(results[0]["config"], seed=min(seeds), trials=len(trials))
-    merged.update(trials=trials, seeds=seeds, wall_s=float(sum(r["wall_s"] for r in results)),
-                  merged_from=[str(d) for d in result_dirs],
-                  command="; ".join(r.get("command", "") for r in results))
-    merged["summary"] = summarize(merged)
+    merged = merge_results(result_dirs, summarize)
     if out_dir is not None:
         save(merged, out_dir)
     return merged
@@ -618,19 +577,14 @@ def plot_matrix(result: dict, arm: str, ax=None):
 
 def plot(result_dir, out_dir=None) -> list[Path]:
     """Read ``result.json``; write ``plasticity_curves`` and ``plasticity_matrices`` (PNG + PDF)."""
-    with _style():
+    with plot_style():
         return _plot(result_dir, out_dir)
 
 
 def _plot(result_dir, out_dir=None) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
+    result, out = open_for_plot(result_dir, out_dir)
     import matplotlib.pyplot as plt
 
-    result = load(result_dir)
-    out = Path(out_dir) if out_dir is not None else (Path(result_dir) if Path(result_dir).is_dir()
-                                                       else Path(result_dir).parent)
     cfg = result["config"]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.4), constrained_layout=True)
     plot_new_task_accuracy(result, ax=axes[0])
@@ -640,13 +594,13 @@ def _plot(result_dir, out_dir=None) -> list[Path]:
     fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), frameon=False, fontsize=8)
     fig.suptitle(f"Plasticity, {cfg['setting']} setting, {cfg['dataset']} ({cfg['tasks']} tasks, "
                  f"mean ± sd over {len(result['trials'])} trials)", fontsize=9)
-    paths = _save_figure(fig, out / "plasticity_curves")
+    paths = save_figure(fig, out / "plasticity_curves")
     plt.close(fig)
     arms = result["arms"]
     fig, axes = plt.subplots(1, len(arms), figsize=(3.6 * len(arms), 3.2), squeeze=False, constrained_layout=True)
     for i, arm in enumerate(arms):
         plot_matrix(result, arm, ax=axes[0, i])
-    paths += _save_figure(fig, out / "plasticity_matrices")
+    paths += save_figure(fig, out / "plasticity_matrices")
     plt.close(fig)
     return paths
 
@@ -680,15 +634,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sharpness-batch", type=int, default=None, help="images for the sharpness (default 500)")
     p.add_argument("--hessian", action="store_true", help="also the top Hessian eigenvalue after each task")
     p.add_argument("--backend", choices=("torch", "brian2"), default="torch", help="SRC simulator")
-    p.add_argument("--seed", type=int, default=0, help="first trial seed")
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", default="results/plasticity")
-    p.add_argument("--quick", action="store_true", help="tiny run on digits (seconds)")
-    p.add_argument("--no-plot", action="store_true")
-    p.add_argument("--plot-only", action="store_true", help="only re-plot --out/result.json")
-    p.add_argument("--merge", nargs="+", default=None, metavar="DIR",
-                   help="combine the trials of these result directories (same settings, other seeds) into --out")
+    add_run_arguments(p, out="results/plasticity", quick_help="tiny run on digits (seconds)")
     return p
 
 
@@ -703,44 +649,26 @@ def config_from_args(args: argparse.Namespace) -> PlasticityConfig:
         "setting": args.setting, "dataset": args.dataset, "tasks": args.tasks, "arms": tuple(arms),
         "trials": args.trials, "n_train": args.n_train, "n_test": args.n_test, "epochs": args.epochs,
         "batch_size": args.batch_size, "lr": args.lr, "loss": args.loss,
-        "hidden": tuple(int(h) for h in args.hidden.split(",")) if args.hidden else None,
+        "hidden": parse_hidden(args.hidden),
         "sam_rho": args.sam_rho, "gnp_coef": args.gnp_coef, "sleep_steps": args.sleep_steps, "eps": args.eps,
         "sharpness_batch": args.sharpness_batch, "hessian": args.hessian, "backend": args.backend,
         "seed": args.seed, "data_dir": args.data_dir, "threads": args.threads,
     }
-    given = {k: v for k, v in given.items() if v is not None}
+    given = given_options(given)
     return quick_config(**given) if args.quick else PlasticityConfig(**given)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    out = Path(args.out)
-    if args.merge:
-        merge(args.merge, out)
-        print(f"merged {len(args.merge)} result(s) into {out / 'result.json'}")
-        if args.no_plot:
-            return 0
-        args.plot_only = True
-    if args.plot_only:
-        for p in plot(out):
-            print(p)
+    done = run_cli(build_parser(), argv, config_from_args=config_from_args, run=run, save=save, plot=plot,
+                   merge=merge)
+    if done is None:
         return 0
-    try:
-        cfg = config_from_args(args)
-    except ValueError as exc:
-        parser.error(str(exc))
-    result = run(cfg, log=lambda s: print(s, flush=True))
-    path = save(result, out)
-    print(f"wrote {path} and {out / 'table.md'}")
-    if not args.no_plot:
-        for p in plot(out):
-            print(f"wrote {p}")
+    cfg, result = done
     for arm in cfg.arms:
         s = result["summary"][arm]
-        print(f"{arm:4s} new-task acc first {_pct(s['first_new_task_accuracy'])}, last "
-              f"{_pct(s['last_new_task_accuracy'])}, mean change {_pct(s['mean_per_task_change'])} pts/task, "
-              f"final avg {_pct(s['final_average_accuracy'])}")
+        print(f"{arm:4s} new-task acc first {format_pct(s['first_new_task_accuracy'])}, last "
+              f"{format_pct(s['last_new_task_accuracy'])}, mean change {format_pct(s['mean_per_task_change'])} pts/task, "
+              f"final avg {format_pct(s['final_average_accuracy'])}")
     return 0
 
 

@@ -59,16 +59,37 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
-import json
 import math
-import platform
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+
+from scenarios.common import (
+    MERGE_FREE,
+    add_run_arguments,
+    check_at_least_one,
+    check_choice,
+    check_finite_nonnegative,
+    check_optional_at_least_one,
+    config_to_json,
+    format_pct,
+    format_stat,
+    given_options,
+    load_result,
+    merge_results,
+    open_for_plot,
+    parse_hidden,
+    plot_style,
+    run_cli,
+    save_figure,
+    save_result,
+    trial_stat,
+    versions,
+)
 
 __all__ = [
     "MODELS",
@@ -213,8 +234,7 @@ class RobustnessConfig:
     def __post_init__(self) -> None:
         from scenarios.distortions import DISTORTIONS
 
-        if self.dataset not in DATASETS:
-            raise ValueError(f"dataset={self.dataset!r}: must be one of {DATASETS}")
+        check_choice("dataset", self.dataset, DATASETS)
         object.__setattr__(self, "distortions", tuple(self.distortions))
         object.__setattr__(self, "models", tuple(m for m in MODELS if m in tuple(self.models)))
         unknown = [m for m in self.models if m not in MODELS]
@@ -226,21 +246,12 @@ class RobustnessConfig:
                 raise ValueError(f"distortion {d!r}: must be one of {tuple(DISTORTIONS)}")
         if not self.distortions:
             raise ValueError("at least one distortion is needed")
-        if self.backend not in ("torch", "brian2"):
-            raise ValueError(f"backend={self.backend!r}: must be 'torch' or 'brian2'")
-        if self.loss not in ("mse", "ce"):
-            raise ValueError(f"loss={self.loss!r}: must be 'mse' or 'ce'")
-        for name in ("trials", "epochs", "batch_size", "sam_steps", "sharpness_batch", "hessian_iters", "threads"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name}={getattr(self, name)!r}: must be >= 1")
-        for name in ("n_train", "n_test", "sleep_steps", "hessian_batch"):
-            v = getattr(self, name)
-            if v is not None and int(v) < 1:
-                raise ValueError(f"{name}={v!r}: must be >= 1 or None")
-        for name in ("eps", "rho", "sam_train_rho", "gnp_coef", "lr"):
-            v = float(getattr(self, name))
-            if not (math.isfinite(v) and v >= 0):
-                raise ValueError(f"{name}={v!r}: must be a finite number >= 0")
+        check_choice("backend", self.backend, ("torch", "brian2"))
+        check_choice("loss", self.loss, ("mse", "ce"))
+        check_at_least_one(self, ("trials", "epochs", "batch_size", "sam_steps", "sharpness_batch", "hessian_iters",
+                                  "threads"))
+        check_optional_at_least_one(self, ("n_train", "n_test", "sleep_steps", "hessian_batch"))
+        check_finite_nonnegative(self, ("eps", "rho", "sam_train_rho", "gnp_coef", "lr"))
         if not self.hidden or any(h < 1 for h in self.hidden):
             raise ValueError(f"hidden={self.hidden!r}: need positive widths")
         if self.levels is not None:
@@ -266,10 +277,7 @@ class RobustnessConfig:
         return tuple(DEFAULT_LEVELS[kind])
 
     def to_json(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["distortions"] = list(self.distortions)
-        d["models"] = list(self.models)
-        d["hidden"] = list(self.hidden)
+        d = config_to_json(self, ("distortions", "models", "hidden"))
         d["levels"] = {k: list(self.levels_for(k)) for k in self.distortions}
         return d
 
@@ -492,29 +500,14 @@ def run(cfg: RobustnessConfig, log=print) -> dict:
         "seeds": [t["seed"] for t in trials],
         "trials": trials,
         "wall_s": time.perf_counter() - t0,
-        "versions": _versions(),
+        "versions": versions(),
         "command": " ".join(sys.argv),
     }
     result["summary"] = summarize(result)
     return result
 
 
-def _versions() -> dict:
-    import torch
-
-    return {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
-            "platform": platform.platform()}
-
-
 # --------------------------------------------------------------------------- summary
-def _stat(values: Sequence[float]) -> dict:
-    v = np.asarray([x for x in values if x is not None], dtype=np.float64)
-    if v.size == 0:
-        return {"mean": None, "sd": None, "per_trial": []}
-    return {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if v.size > 1 else None,
-            "per_trial": [float(x) for x in v]}
-
-
 def _trial_average(trial: dict, model: str, measure: str, kinds: Sequence[str]) -> float | None:
     vals = []
     for k in kinds:
@@ -545,33 +538,17 @@ def summarize(result: dict) -> dict:
     out: dict[str, Any] = {"all_levels": {}, "per_kind": {k: {} for k in kinds}, "clean": {},
                            "src_vs_baseline": {}, "measures": measures}
     for m in result["models"]:
-        out["all_levels"][m] = {q: _stat([_trial_average(t, m, q, kinds) for t in trials]) for q in measures}
-        out["clean"][m] = {q: _stat([t["eval"][m]["clean"].get(q) for t in trials]) for q in measures}
+        out["all_levels"][m] = {q: trial_stat([_trial_average(t, m, q, kinds) for t in trials]) for q in measures}
+        out["clean"][m] = {q: trial_stat([t["eval"][m]["clean"].get(q) for t in trials]) for q in measures}
         for k in kinds:
-            out["per_kind"][k][m] = {q: _stat([_trial_average(t, m, q, [k]) for t in trials]) for q in measures}
+            out["per_kind"][k][m] = {q: trial_stat([_trial_average(t, m, q, [k]) for t in trials]) for q in measures}
     for q in measures if "src" in result["models"] else []:
         b = [_trial_average(t, "baseline", q, kinds) for t in trials]
         s = [_trial_average(t, "src", q, kinds) for t in trials]
         diff = [si - bi for si, bi in zip(s, b)]
         ratio = [bi / si if si not in (0, None) else None for si, bi in zip(s, b)]
-        out["src_vs_baseline"][q] = {"difference": _stat(diff), "ratio": _stat(ratio)}
+        out["src_vs_baseline"][q] = {"difference": trial_stat(diff), "ratio": trial_stat(ratio)}
     return out
-
-
-def _fmt(stat: dict, scale: float = 1.0, digits: int = 3) -> str:
-    if stat["mean"] is None:
-        return "–"
-    if stat["sd"] is None:
-        return f"{stat['mean'] * scale:.{digits}g}"
-    return f"{stat['mean'] * scale:.{digits}g} ± {stat['sd'] * scale:.2g}"
-
-
-def _fmt_acc(stat: dict) -> str:
-    if stat["mean"] is None:
-        return "–"
-    if stat["sd"] is None:
-        return f"{100 * stat['mean']:.1f}"
-    return f"{100 * stat['mean']:.1f} ± {100 * stat['sd']:.1f}"
 
 
 def table(result: dict) -> str:
@@ -605,10 +582,10 @@ def table(result: dict) -> str:
     for m in result["models"]:
         row = [MODEL_LABELS[m]]
         for q in measures + extra:
-            row.append(_fmt_acc(summ["all_levels"][m][q]) if q == "accuracy" else _fmt(summ["all_levels"][m][q]))
-        row.append(_fmt_acc(summ["clean"][m]["accuracy"]))
+            row.append(format_pct(summ["all_levels"][m][q]) if q == "accuracy" else format_stat(summ["all_levels"][m][q]))
+        row.append(format_pct(summ["clean"][m]["accuracy"]))
         norms = [t["param_norm"][m] for t in result["trials"]]
-        row.append(_fmt(_stat(norms)))
+        row.append(format_stat(trial_stat(norms)))
         lines.append("| " + " | ".join(row) + " |")
     if summ["src_vs_baseline"]:
         lines += ["", "## SRC vs baseline (paired by trial)", "",
@@ -617,8 +594,8 @@ def table(result: dict) -> str:
         if q not in summ["src_vs_baseline"]:
             continue
         d = summ["src_vs_baseline"][q]
-        diff = (_fmt_acc(d["difference"]) + " points") if q == "accuracy" else _fmt(d["difference"])
-        ratio = "–" if q == "accuracy" else _fmt(d["ratio"])
+        diff = (format_pct(d["difference"]) + " points") if q == "accuracy" else format_stat(d["difference"])
+        ratio = "–" if q == "accuracy" else format_stat(d["ratio"])
         lines.append(f"| {MEASURE_LABELS[q]} | {diff} | {ratio} |")
     lines += ["", "## Per distortion type (average over its levels)", ""]
     head2 = ["distortion", "model"] + [MEASURE_LABELS[q] for q in measures]
@@ -626,7 +603,7 @@ def table(result: dict) -> str:
     for k in result["distortions"]:
         for m in result["models"]:
             st = summ["per_kind"][k][m]
-            row = [k, m] + [_fmt_acc(st[q]) if q == "accuracy" else _fmt(st[q]) for q in measures]
+            row = [k, m] + [format_pct(st[q]) if q == "accuracy" else format_stat(st[q]) for q in measures]
             lines.append("| " + " | ".join(row) + " |")
     lines += ["", "## Per level (mean over trials): accuracy % / S(θ; ε) / SAM sharpness", ""]
     head3 = ["distortion", "level"] + list(result["models"])
@@ -648,36 +625,16 @@ def table(result: dict) -> str:
 # --------------------------------------------------------------------------- save / load
 def save(result: dict, out_dir) -> Path:
     """Write ``result.json`` and ``table.md`` into ``out_dir`` (atomically); return the JSON path."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "result.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=1, default=_json_default))
-    tmp.replace(path)
-    (out / "table.md").write_text(table(result))
-    return path
-
-
-def _json_default(obj):
-    if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+    return save_result(result, out_dir, table)
 
 
 def load(result_dir) -> dict:
     """Read ``result.json`` from a directory (or the file itself)."""
-    p = Path(result_dir)
-    if p.is_dir():
-        p = p / "result.json"
-    return json.loads(p.read_text())
+    return load_result(result_dir)
 
 
 #: Config fields that may differ between results that :func:`merge` combines.
-_MERGE_FREE = ("seed", "trials", "threads")
+_MERGE_FREE = MERGE_FREE
 
 
 def merge(result_dirs: Sequence, out_dir=None) -> dict:
@@ -688,69 +645,15 @@ def merge(result_dirs: Sequence, out_dir=None) -> dict:
     for ``seed``, ``trials`` and ``threads``; trial seeds must be distinct.
     Writes ``result.json`` and ``table.md`` into ``out_dir`` when given.
     """
-    results = [load(d) for d in result_dirs]
-    if not results:
-        raise ValueError("nothing to merge")
     # fields added after a result was written: fill in the value that was then implied
     implied = {"models": list(MODELS), "hessian_batch": None}
-    for r in results:
-        for k, v in implied.items():
-            r["config"].setdefault(k, v)
-    ref = {k: v for k, v in results[0]["config"].items() if k not in _MERGE_FREE}
-    for r, d in zip(results[1:], result_dirs[1:]):
-        other = {k: v for k, v in r["config"].items() if k not in _MERGE_FREE}
-        diff = sorted(k for k in set(ref) | set(other) if ref.get(k) != other.get(k))
-        if diff:
-            raise ValueError(f"cannot merge {d}: its configuration differs in {diff}")
-    trials = [t for r in results for t in r["trials"]]
-    seeds = [t["seed"] for t in trials]
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"cannot merge: repeated trial seeds {seeds}")
-    merged = dict(results[0])
-    merged["config"] = dict(results[0]["config"], seed=min(seeds), trials=len(trials))
-    merged["trials"] = trials
-    merged["seeds"] = seeds
-    merged["wall_s"] = float(sum(r["wall_s"] for r in results))
-    merged["merged_from"] = [str(d) for d in result_dirs]
-    merged["command"] = "; ".join(r.get("command", "") for r in results)
-    merged["summary"] = summarize(merged)
+    merged = merge_results(result_dirs, summarize, free=_MERGE_FREE, implied=implied)
     if out_dir is not None:
         save(merged, out_dir)
     return merged
 
 
 # --------------------------------------------------------------------------- plotting
-def _style():
-    """The shared project style (:func:`scenarios.plotting.style`) when available."""
-    import contextlib
-
-    try:
-        from scenarios.plotting import style
-    except ImportError:
-        return contextlib.nullcontext()
-    return style()
-
-
-def _save_figure(fig, path: Path) -> list[Path]:
-    try:
-        from scenarios.plotting import save_figure  # shared project style, when available
-    except ImportError:
-        save_figure = None
-    if save_figure is not None:
-        out = save_figure(fig, path)
-        if out:
-            return [Path(p) for p in out] if isinstance(out, (list, tuple)) else [Path(out)]
-        return [Path(path).with_suffix(".png"), Path(path).with_suffix(".pdf")]
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for ext in (".png", ".pdf"):
-        p = path.with_suffix(ext)
-        fig.savefig(p, dpi=150, bbox_inches="tight")
-        paths.append(p)
-    return paths
-
-
 def _curve(result: dict, model: str, kind: str, measure: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Levels (0 = clean first), mean and sd over trials of a measure."""
     levels = [0.0] + list(result["distortions"][kind])
@@ -822,19 +725,14 @@ def plot_averages(result: dict, measure: str = "accuracy", ax=None, by_kind: boo
 
 def plot(result_dir, out_dir=None) -> list[Path]:
     """Read ``result.json`` and write ``figure1_curves`` and ``figure2_averages`` (PNG + PDF)."""
-    with _style():
+    with plot_style():
         return _plot(result_dir, out_dir)
 
 
 def _plot(result_dir, out_dir=None) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
+    result, out = open_for_plot(result_dir, out_dir)
     import matplotlib.pyplot as plt
 
-    result = load(result_dir)
-    out = Path(out_dir) if out_dir is not None else (Path(result_dir) if Path(result_dir).is_dir()
-                                                       else Path(result_dir).parent)
     measures = [q for q in ("accuracy", "sharpness_seed000", "sharpness_sam", "hessian_top")
                 if q in result["trials"][0]["eval"]["baseline"]["clean"]]
     kinds = list(result["distortions"])
@@ -852,7 +750,7 @@ def _plot(result_dir, out_dir=None) -> list[Path]:
     fig.suptitle(f"{result['dataset']['name']}: accuracy and sharpness under distortions "
                  f"(mean ± sd, {len(result['trials'])} trials; ε={cfg['eps']}, ρ={cfg['rho']}, loss {cfg['loss']})",
                  fontsize=9)
-    paths += _save_figure(fig, out / "figure1_curves")
+    paths += save_figure(fig, out / "figure1_curves")
     plt.close(fig)
 
     fig, axes = plt.subplots(1, len(measures), figsize=(4.2 * len(measures), 3.2), squeeze=False,
@@ -863,7 +761,7 @@ def _plot(result_dir, out_dir=None) -> list[Path]:
     fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), frameon=False, fontsize=8)
     fig.suptitle(f"{result['dataset']['name']}: averages over all distortion levels "
                  f"(bars: mean, error bars: sd over {len(result['trials'])} trials)", fontsize=9)
-    paths += _save_figure(fig, out / "figure2_averages")
+    paths += save_figure(fig, out / "figure2_averages")
     plt.close(fig)
     return paths
 
@@ -902,15 +800,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sam-train-rho", type=float, default=0.02, help="SAM radius for training (default 0.02)")
     p.add_argument("--gnp-coef", type=float, default=0.01, help="gradient-norm penalty coefficient (default 0.01)")
     p.add_argument("--sleep-steps", type=int, default=None, help="SRC steps (default: preset, 15000)")
-    p.add_argument("--seed", type=int, default=0, help="first trial seed (trial t uses seed + t)")
-    p.add_argument("--data-dir", default=None, help="directory of the IDX files")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    p.add_argument("--out", default="results/robustness", help="output directory")
-    p.add_argument("--quick", action="store_true", help="tiny run on digits (well under a minute)")
-    p.add_argument("--no-plot", action="store_true", help="skip the figures")
-    p.add_argument("--plot-only", action="store_true", help="only re-plot an existing --out/result.json")
-    p.add_argument("--merge", nargs="+", default=None, metavar="DIR",
-                   help="combine the trials of these result directories (same settings, other seeds) into --out")
+    add_run_arguments(p, out="results/robustness", quick_help="tiny run on digits (well under a minute)")
     return p
 
 
@@ -921,14 +811,14 @@ def config_from_args(args: argparse.Namespace) -> RobustnessConfig:
         "models": tuple(m.strip() for m in args.models.split(",") if m.strip()), "levels": parse_levels(args.levels, kinds),
         "trials": args.trials, "backend": args.backend, "n_train": args.n_train, "n_test": args.n_test,
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "loss": args.loss,
-        "hidden": tuple(int(h) for h in args.hidden.split(",")) if args.hidden else None,
+        "hidden": parse_hidden(args.hidden),
         "eps": args.eps, "rho": args.rho, "sam_steps": args.sam_steps, "sharpness_batch": args.sharpness_batch,
         "hessian": args.hessian, "hessian_iters": args.hessian_iters, "hessian_batch": args.hessian_batch,
         "sam_train_rho": args.sam_train_rho,
         "gnp_coef": args.gnp_coef, "sleep_steps": args.sleep_steps, "seed": args.seed, "data_dir": args.data_dir,
         "threads": args.threads,
     }
-    given = {k: v for k, v in given.items() if v is not None}
+    given = given_options(given)
     if args.quick:
         if args.levels is None:
             given.pop("levels", None)
@@ -939,34 +829,16 @@ def config_from_args(args: argparse.Namespace) -> RobustnessConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    out = Path(args.out)
-    if args.merge:
-        merge(args.merge, out)
-        print(f"merged {len(args.merge)} result(s) into {out / 'result.json'}")
-        args.plot_only = not args.no_plot
-        if not args.plot_only:
-            return 0
-    if args.plot_only:
-        for p in plot(out):
-            print(p)
+    done = run_cli(build_parser(), argv, config_from_args=config_from_args, run=run, save=save, plot=plot,
+                   merge=merge)
+    if done is None:
         return 0
-    try:
-        cfg = config_from_args(args)
-    except ValueError as exc:
-        parser.error(str(exc))
-    result = run(cfg, log=lambda s: print(s, flush=True))
-    path = save(result, out)
-    print(f"wrote {path} and {out / 'table.md'}")
-    if not args.no_plot:
-        for p in plot(out):
-            print(f"wrote {p}")
+    cfg, result = done
     summ = result["summary"]
     for m in cfg.models:
         a = summ["all_levels"][m]
-        print(f"{m:9s} accuracy {_fmt_acc(a['accuracy'])} %, S(eps) {_fmt(a['sharpness_seed000'])}, "
-              f"SAM {_fmt(a['sharpness_sam'])}")
+        print(f"{m:9s} accuracy {format_pct(a['accuracy'])} %, S(eps) {format_stat(a['sharpness_seed000'])}, "
+              f"SAM {format_stat(a['sharpness_sam'])}")
     return 0
 
 

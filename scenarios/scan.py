@@ -443,7 +443,7 @@ def main(argv=None) -> int:
     points = grid_points(ratios, args.seeds, extra, frozen_baseline=not args.no_frozen_baseline)
     t0 = time.perf_counter()
     run_scan(points, config, workers=args.workers, scheduler=args.scheduler)
-    summary = summarise(out, config)
+    summarise(out, config)
     print((out / "summary.md").read_text())
     if not args.no_figures:
         files = scan_figures(out)
@@ -457,7 +457,7 @@ def main(argv=None) -> int:
 def scan_figures(directory, out_dir=None) -> list[Path]:
     """Figures of a finished scan (reads saved results only)."""
     from scenarios.figures import plot_raster, plot_total_weight
-    from scenarios.plotting import errorbar_lines, heatmap, new_axes, save_figure, style
+    from scenarios.plotting import new_axes, save_figure, style
     from spiking.record import load_result
 
     directory = Path(directory)

@@ -31,8 +31,6 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import brian2
 import numpy as np
@@ -42,7 +40,6 @@ from brian2 import (
     Hz,
     Network,
     NeuronGroup,
-    StateMonitor,
     Synapses,
     TimedArray,
     linked_var,
