@@ -6,8 +6,11 @@ atomically. A scan that is killed at any moment is resumed by running the same
 command again: finished runs are skipped, unfinished ones are run, so each
 grid point ends with exactly one result.
 
-Each Dask worker (one process, one thread) compiles the standalone network
+Each Dask worker (one process, one thread) builds the standalone network
 once per distinct network structure and re-runs the binary for every grid
+point. Only the first worker compiles: the others wait for it (a file lock in
+``DIR/build``) and start from a copy of its build directory, in which ``make``
+finds every object up to date. Each then re-runs its binary for every grid
 point, with the seed (``$SLEEP_SNN_SEED``) and the run-time parameters
 (sleep parameters, learning rates) passed on the command line
 (``device.run(run_args=...)``). ``--scheduler ADDRESS`` sends the runs to an
@@ -22,12 +25,14 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import csv
 import dataclasses
 import hashlib
 import itertools
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -166,6 +171,52 @@ def _structure_key(params, sleep) -> str:
 
 # --- worker side -------------------------------------------------------------
 
+#: File that marks a build directory whose binary finished compiling.
+COMPILED_MARK = ".compiled"
+
+
+@contextlib.contextmanager
+def build_lock(path: Path):
+    """Exclusive lock on ``path`` (``flock``), held while one worker compiles.
+
+    Workers of one machine, or of several that share ``DIR`` over a file
+    system with working ``flock``, then compile each network structure once.
+    """
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def seed_build_dir(root: Path, key: str, build: Path) -> Path | None:
+    """Start a new build directory from a finished one of the same structure.
+
+    Copies (keeping modification times) the first ``root/<key>-*`` directory
+    that holds :data:`COMPILED_MARK` to ``build``, without its ``results``;
+    Brian2 then rewrites only source files whose content changed and ``make``
+    recompiles only those. Does nothing if ``build`` exists or no finished
+    build is found.
+
+    Returns
+    -------
+    Path or None
+        The directory copied, or None.
+    """
+    if build.exists():
+        return None
+    for candidate in sorted(root.glob(f"{key}-*")):
+        if candidate != build and candidate.is_dir() and (candidate / COMPILED_MARK).exists():
+            shutil.copytree(candidate, build, symlinks=True,
+                            ignore=shutil.ignore_patterns("results", COMPILED_MARK))
+            return candidate
+    return None
+
+
 _WORKER: dict = {"sim": None, "key": None, "schedule": None, "schedule_key": None}
 
 
@@ -199,11 +250,17 @@ def _worker_sim(params, sleep, config: dict):
         if _WORKER["sim"] is not None:
             _WORKER["sim"].close()
             _WORKER["sim"] = None
-        build = None
         if config["backend"].endswith("standalone"):
-            build = Path(config["out"]) / "build" / f"{key[0]}-{os.getpid()}"
-        _WORKER["sim"] = EISimulation(params, sleep, schedule.images, schedule.n_train,
-                                      backend=config["backend"], directory=build, progress=False)
+            root = Path(config["out"]) / "build"
+            build = root / f"{key[0]}-{os.getpid()}"
+            with build_lock(root / f"{key[0]}.lock"):
+                seed_build_dir(root, key[0], build)
+                _WORKER["sim"] = EISimulation(params, sleep, schedule.images, schedule.n_train,
+                                              backend=config["backend"], directory=build, progress=False)
+                (build / COMPILED_MARK).touch()
+        else:
+            _WORKER["sim"] = EISimulation(params, sleep, schedule.images, schedule.n_train,
+                                          backend=config["backend"], progress=False)
         if not _WORKER.get("atexit"):
             atexit.register(_close_worker_sim)
             _WORKER["atexit"] = True
