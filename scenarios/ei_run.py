@@ -157,6 +157,27 @@ def pixel_baseline(schedule: Schedule, method: str = "logreg", seed: int = 0):
                        method=method, seed=seed)
 
 
+def training_sleep_ratio(sleep_time: float, n_train: int, t_present: float, t_rest: float) -> float:
+    """Sleep / (sleep + wake) over the training block, where sleep can happen.
+
+    Parameters
+    ----------
+    sleep_time : float
+        Total sleep time of the run (s).
+    n_train : int
+        Training images (each shown for ``t_present`` then ``t_rest``).
+    t_present, t_rest : float
+        Presentation and rest time per image (s).
+
+    Returns
+    -------
+    float
+        The achieved sleep ratio of training, in [0, 1).
+    """
+    total = sleep_time + n_train * (t_present + t_rest)
+    return sleep_time / total if total > 0 else 0.0
+
+
 def summarise_run(out, schedule: Schedule, params, sleep, readout, *, seed: int,
                   extra: dict | None = None) -> tuple[dict, dict]:
     """``(meta, arrays)`` of one E/I run, ready for :func:`spiking.record.save_result`."""
@@ -181,6 +202,8 @@ def summarise_run(out, schedule: Schedule, params, sleep, readout, *, seed: int,
         "sleep": {"episodes": out.episodes, "n_episodes": len(out.episodes),
                   "sleep_time_s": out.sleep_time, "wake_time_s": out.wake_time,
                   "achieved_ratio": out.sleep_ratio,
+                  "training_ratio": training_sleep_ratio(out.sleep_time, schedule.n_train, t_present,
+                                                         float(params.t_rest / second)),
                   "replay_spikes_exc": int(out.sleep_counts_exc.sum()),
                   "replay_spikes_inh": int(out.sleep_counts_inh.sum())},
         "W0": out.W0,

@@ -301,10 +301,30 @@ def run_point(point: dict, config: dict) -> dict:
     return _row(meta)
 
 
+def _training_ratio(meta: dict) -> float:
+    """Achieved sleep ratio over the training block (results of older versions included)."""
+    from brian2 import second
+    from scenarios.ei_run import training_sleep_ratio
+
+    sleep = meta["sleep"]
+    if "training_ratio" in sleep:
+        return sleep["training_ratio"]
+    t_present, t_rest = (float(_quantity(meta["params"][k]) / second) for k in ("t_present", "t_rest"))
+    return training_sleep_ratio(sleep["sleep_time_s"], meta["n_train"], t_present, t_rest)
+
+
+def _quantity(text: str):
+    """``'250. ms'`` -> a Brian2 quantity."""
+    import brian2
+
+    value, unit = text.split()
+    return float(value) * getattr(brian2, unit)
+
+
 def _row(meta: dict) -> dict:
     point = dict(meta["point"])
     row = {"key": meta["key"], **point, "accuracy": meta["accuracy"],
-           "achieved_ratio": meta["sleep"]["achieved_ratio"], "n_episodes": meta["sleep"]["n_episodes"],
+           "achieved_ratio": _training_ratio(meta), "n_episodes": meta["sleep"]["n_episodes"],
            "sleep_time_s": meta["sleep"]["sleep_time_s"],
            "rate_exc_hz": meta["mean_rate_hz"]["readout"]["exc"],
            "rate_inh_hz": meta["mean_rate_hz"]["readout"]["inh"],
@@ -403,7 +423,7 @@ def summarise(out, config: dict) -> dict:
     lines = [f"# Scan summary: {config['dataset']}, {config['n_train']} training / "
              f"{config['n_test']} test images, read-out {config['readout']}", "",
              f"Command: `{config.get('command', '')}`", ""]
-    header = ["arm", "sleep ratio"] + extra + ["accuracy (mean ± sd)", "seeds", "achieved ratio"]
+    header = ["arm", "sleep ratio"] + extra + ["accuracy (mean ± sd)", "seeds", "achieved sleep ratio (training)"]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
     for t in table:
