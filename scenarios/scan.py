@@ -646,8 +646,14 @@ def _embedding_figure(arrays, meta, out_dir, new_axes, save_figure):
 # --- benchmark -------------------------------------------------------------------
 
 def bench_main(argv=None) -> int:
-    """``sleep-snn bench scan --runs R --workers W --json``."""
-    import shutil
+    """``sleep-snn bench scan --runs R --workers W --json``.
+
+    Runs the same R-point scan (sleep ratio 0.1, seeds 0..R-1) with 1 and with W
+    workers. ``parallel_efficiency`` = (wall with 1 worker / wall with W) / W,
+    compile included; ``steady_state_efficiency`` = mean re-run time with 1
+    worker / with W workers (1 when W runs share the machine perfectly).
+    ``first_run_seconds`` and ``rerun_seconds`` are per run with W workers.
+    """
     import tempfile
 
     parser = argparse.ArgumentParser(prog="sleep-snn bench scan")
@@ -685,6 +691,9 @@ def bench_main(argv=None) -> int:
            "parallel_efficiency": (t1 / tw) / args.workers,
            "first_run_seconds": timings[f"first_{args.workers}"],
            "rerun_seconds": timings[f"rerun_{args.workers}"],
+           "rerun_seconds_1_worker": timings["rerun_1"],
+           # throughput of re-runs alone (compile excluded): how well W runs share the machine
+           "steady_state_efficiency": timings["rerun_1"] / timings[f"rerun_{args.workers}"],
            "dataset": args.dataset, "n_train": args.n_train, "n_test": args.n_test,
            "cpu_count": os.cpu_count()}
     print(json.dumps(res) if args.json else res)
