@@ -58,6 +58,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+
+from scenarios.common import jsonable as _jsonable
 import torch
 from torch import nn
 
@@ -380,19 +382,6 @@ def table_markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        v = float(obj)
-        return v if math.isfinite(v) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    return obj
 
 
 def save(result: dict, out: str | os.PathLike) -> Path:
