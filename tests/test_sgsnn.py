@@ -65,3 +65,21 @@ def test_quick_run(tmp_path):
     assert res["kind"] == "sgsnn"
     for row in res["table"]:
         assert 0.0 <= row["accuracy_mean"] <= 1.0
+
+
+def test_recurrent_arm_starts_as_the_feed_forward_network():
+    torch.manual_seed(0)
+    ff = sg.SGSNN(sg.SGSNNConfig(n_in=16, hidden=32, steps=20))
+    rec = sg.SGSNN(sg.SGSNNConfig(n_in=16, hidden=32, steps=20, recurrent=True))
+    rec.fc1.load_state_dict(ff.fc1.state_dict())
+    rec.fc2.load_state_dict(ff.fc2.state_dict())
+    x = torch.rand(8, 16) * 3
+    assert torch.equal(rec.rec.weight, torch.zeros(32, 32))
+    assert torch.equal(rec(x), ff(x))
+    assert ff(x).sum() > 0  # the comparison is not between two silent networks
+
+
+@pytest.mark.parametrize("field, value", [("logit_scale", 0.0), ("beta", 1.5), ("steps", 0), ("lr", -1e-3)])
+def test_config_errors_name_the_field(field, value):
+    with pytest.raises(ValueError, match=field):
+        sg.SGSNNConfig(**{field: value})
