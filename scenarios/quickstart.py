@@ -63,7 +63,18 @@ def src_demo(out: Path, backend: str) -> None:
     from scenarios import patches
 
     print("\n[quickstart] Sleep Replay Consolidation on the patches task", flush=True)
-    patches.main(["--quick", "--backend", backend, "--out", str(out / "patches")])
+    # The authors' 16-pixel layout with 4 + 4 epochs: at overlap 12 sequential training
+    # forgets task 1 completely and SRC restores it (docs/results/patches.md).
+    patches.main(["--quick", "--n-on", "authors", "--epochs2", "4", "--hist-overlap", "12",
+                  "--backend", backend, "--out", str(out / "patches")])
+    import json
+    runs = json.loads((out / "patches" / "result.json").read_text())["runs"]
+    for r in runs:
+        t2, src = r["acc"]["T2"]["task1"], r["acc"]["SRC"]["task1"]
+        verdict = ("no forgetting" if t2 >= 0.99 else
+                   "forgotten, restored by sleep" if src >= 0.99 else
+                   "forgotten, restored in part by sleep" if src > t2 else "forgotten, not restored")
+        print(f"overlap {r['overlap']:>2}: task 1 after task 2 {t2:.0%}, after SRC {src:.0%}: {verdict}")
 
 
 def main(argv=None) -> int:
