@@ -36,7 +36,6 @@ __all__ = [
     "format_pct",
     "check_choice",
     "check_at_least_one",
-    "check_optional_at_least_one",
     "check_finite_nonnegative",
     "config_to_json",
     "save_result",
@@ -218,8 +217,8 @@ def check_choice(name: str, value: Any, choices: Sequence) -> None:
     raise ValueError(f"{name}={value!r}: must be {allowed}")
 
 
-def check_at_least_one(obj: Any, names: Sequence[str]) -> None:
-    """Raise unless each named attribute of ``obj`` is an integer >= 1.
+def check_at_least_one(obj: Any, names: Sequence[str], *, allow_none: bool = False) -> None:
+    """Raise unless each named attribute of ``obj`` is an integer >= 1 (or None, if allowed).
 
     Parameters
     ----------
@@ -227,26 +226,8 @@ def check_at_least_one(obj: Any, names: Sequence[str]) -> None:
         Usually a configuration dataclass.
     names : sequence of str
         Attribute names, checked in order.
-
-    Raises
-    ------
-    ValueError
-        For the first attribute below 1.
-    """
-    for name in names:
-        if int(getattr(obj, name)) < 1:
-            raise ValueError(f"{name}={getattr(obj, name)!r}: must be >= 1")
-
-
-def check_optional_at_least_one(obj: Any, names: Sequence[str]) -> None:
-    """Raise unless each named attribute of ``obj`` is None or an integer >= 1.
-
-    Parameters
-    ----------
-    obj : object
-        Usually a configuration dataclass.
-    names : sequence of str
-        Attribute names, checked in order.
+    allow_none : bool
+        Accept ``None`` (meaning "all" or "default") as well.
 
     Raises
     ------
@@ -255,8 +236,10 @@ def check_optional_at_least_one(obj: Any, names: Sequence[str]) -> None:
     """
     for name in names:
         v = getattr(obj, name)
-        if v is not None and int(v) < 1:
-            raise ValueError(f"{name}={v!r}: must be >= 1 or None")
+        if v is None and allow_none:
+            continue
+        if v is None or int(v) < 1:
+            raise ValueError(f"{name}={v!r}: must be >= 1" + (" or None" if allow_none else ""))
 
 
 def check_finite_nonnegative(obj: Any, names: Sequence[str]) -> None:

@@ -68,6 +68,17 @@ def _noise_dtype(dtype: np.dtype) -> type:
     return np.float32 if dtype == np.float32 else np.float64
 
 
+def _add_gaussian(images, sigma: float, seed: int, multiplicative: bool) -> np.ndarray:
+    """``clip(x + sigma·n, 0, 1)`` or, if ``multiplicative``, ``clip(x + x·sigma·n, 0, 1)``."""
+    x = _check_images(images)
+    sigma = _check_level("sigma", sigma, None)
+    rng = np.random.default_rng(seed)
+    noise = rng.standard_normal(x.shape, dtype=_noise_dtype(x.dtype))
+    scaled = noise * noise.dtype.type(sigma)
+    out = x + (x * scaled if multiplicative else scaled)
+    return np.clip(out, 0, 1).astype(x.dtype, copy=False)
+
+
 def gaussian_noise(images, sigma: float, seed: int) -> np.ndarray:
     """Additive Gaussian noise, ``clip(x + sigma·n, 0, 1)``.
 
@@ -84,12 +95,7 @@ def gaussian_noise(images, sigma: float, seed: int) -> np.ndarray:
     numpy.ndarray
         Same shape and dtype as ``images``.
     """
-    x = _check_images(images)
-    sigma = _check_level("sigma", sigma, None)
-    rng = np.random.default_rng(seed)
-    noise = rng.standard_normal(x.shape, dtype=_noise_dtype(x.dtype))
-    out = x + noise * noise.dtype.type(sigma)
-    return np.clip(out, 0, 1).astype(x.dtype, copy=False)
+    return _add_gaussian(images, sigma, seed, multiplicative=False)
 
 
 def salt_pepper(images, fraction: float, seed: int) -> np.ndarray:
@@ -136,12 +142,7 @@ def speckle(images, sigma: float, seed: int) -> np.ndarray:
     numpy.ndarray
         Same shape and dtype as ``images``.
     """
-    x = _check_images(images)
-    sigma = _check_level("sigma", sigma, None)
-    rng = np.random.default_rng(seed)
-    noise = rng.standard_normal(x.shape, dtype=_noise_dtype(x.dtype))
-    out = x + x * (noise * noise.dtype.type(sigma))
-    return np.clip(out, 0, 1).astype(x.dtype, copy=False)
+    return _add_gaussian(images, sigma, seed, multiplicative=True)
 
 
 #: name -> function(images, level, seed)

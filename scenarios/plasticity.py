@@ -69,7 +69,6 @@ from scenarios.common import (
     check_at_least_one,
     check_choice,
     check_finite_nonnegative,
-    check_optional_at_least_one,
     config_to_json,
     format_pct,
     format_stat,
@@ -205,7 +204,7 @@ class PlasticityConfig:
                                   "threads"))
         if self.setting == "class" and self.tasks > 45:
             raise ValueError(f"tasks={self.tasks}: the class setting has only 45 class pairs")
-        check_optional_at_least_one(self, ("n_train", "n_test", "sleep_steps"))
+        check_at_least_one(self, ("n_train", "n_test", "sleep_steps"), allow_none=True)
         check_finite_nonnegative(self, ("lr", "sam_rho", "gnp_coef", "eps", "momentum"))
 
     def to_json(self) -> dict:

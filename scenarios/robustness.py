@@ -74,7 +74,6 @@ from scenarios.common import (
     check_at_least_one,
     check_choice,
     check_finite_nonnegative,
-    check_optional_at_least_one,
     config_to_json,
     format_pct,
     format_stat,
@@ -250,7 +249,7 @@ class RobustnessConfig:
         check_choice("loss", self.loss, ("mse", "ce"))
         check_at_least_one(self, ("trials", "epochs", "batch_size", "sam_steps", "sharpness_batch", "hessian_iters",
                                   "threads"))
-        check_optional_at_least_one(self, ("n_train", "n_test", "sleep_steps", "hessian_batch"))
+        check_at_least_one(self, ("n_train", "n_test", "sleep_steps", "hessian_batch"), allow_none=True)
         check_finite_nonnegative(self, ("eps", "rho", "sam_train_rho", "gnp_coef", "lr"))
         if not self.hidden or any(h < 1 for h in self.hidden):
             raise ValueError(f"hidden={self.hidden!r}: need positive widths")
