@@ -657,12 +657,16 @@ def bench_main(argv=None) -> int:
     import tempfile
 
     parser = argparse.ArgumentParser(prog="sleep-snn bench scan")
-    parser.add_argument("--runs", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--n-train", type=int, default=100)
-    parser.add_argument("--n-test", type=int, default=50)
-    parser.add_argument("--dataset", default="digits")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--runs", type=int, default=8, help="scan points (seeds 0..R-1; default 8)")
+    parser.add_argument("--workers", type=int, default=2, help="workers W compared with 1 (default 2)")
+    parser.add_argument("--n-train", type=int, default=100, help="training images per run (default 100)")
+    parser.add_argument("--n-test", type=int, default=50, help="test images per run (default 50)")
+    parser.add_argument("--t-present", type=float, default=100.0,
+                        help="presentation time per image, ms (default 100, a short run; scans use the "
+                             "network's 250)")
+    parser.add_argument("--t-rest", type=float, default=50.0, help="rest after each image, ms (default 50; scans use 100)")
+    parser.add_argument("--dataset", default="digits", help="dataset of the runs (default digits)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args(argv)
     base = Path(tempfile.mkdtemp(prefix="sleep_snn_bench_scan_"))
     timings = {}
@@ -670,7 +674,7 @@ def bench_main(argv=None) -> int:
         for w in sorted({1, args.workers}):
             out = base / f"w{w}"
             scan_argv = ["--dataset", args.dataset, "--n-train", str(args.n_train), "--n-test",
-                         str(args.n_test), "--t-present", "100", "--t-rest", "50",
+                         str(args.n_test), "--t-present", str(args.t_present), "--t-rest", str(args.t_rest),
                          "--sleep-ratio", "0.1", "--seeds", *map(str, range(args.runs)),
                          "--workers", str(w), "--no-frozen-baseline", "--no-figures",
                          "--out", str(out)]
@@ -695,7 +699,7 @@ def bench_main(argv=None) -> int:
            # throughput of re-runs alone (compile excluded): how well W runs share the machine
            "steady_state_efficiency": timings["rerun_1"] / timings[f"rerun_{args.workers}"],
            "dataset": args.dataset, "n_train": args.n_train, "n_test": args.n_test,
-           "cpu_count": os.cpu_count()}
+           "t_present_ms": args.t_present, "t_rest_ms": args.t_rest, "cpu_count": os.cpu_count()}
     print(json.dumps(res) if args.json else res)
     return 0
 
