@@ -14,15 +14,15 @@ configuration dataclasses.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import math
-import platform
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
+
+from scenarios.metrics import mean_sd
 
 __all__ = [
     "RESULT_JSON",
@@ -30,7 +30,6 @@ __all__ = [
     "MERGE_FREE",
     "json_default",
     "jsonable",
-    "versions",
     "trial_stat",
     "format_stat",
     "format_pct",
@@ -41,8 +40,6 @@ __all__ = [
     "save_result",
     "load_result",
     "merge_results",
-    "plot_style",
-    "save_figure",
     "open_for_plot",
     "parse_hidden",
     "given_options",
@@ -113,20 +110,6 @@ def jsonable(obj: Any) -> Any:
     return obj
 
 
-def versions() -> dict:
-    """Versions of Python, numpy and torch and the platform, for a result's provenance.
-
-    Returns
-    -------
-    dict
-        Keys ``python``, ``numpy``, ``torch`` and ``platform``.
-    """
-    import torch
-
-    return {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
-            "platform": platform.platform()}
-
-
 # --------------------------------------------------------------------------- statistics
 def trial_stat(values: Sequence[float | None]) -> dict:
     """Mean and sample standard deviation over trials, ``None`` entries left out.
@@ -142,11 +125,11 @@ def trial_stat(values: Sequence[float | None]) -> dict:
         ``{"mean", "sd", "per_trial"}``; ``mean`` is None without values and
         ``sd`` is None with fewer than two.
     """
-    v = np.asarray([x for x in values if x is not None], dtype=np.float64)
-    if v.size == 0:
+    v = [float(x) for x in values if x is not None]
+    if not v:
         return {"mean": None, "sd": None, "per_trial": []}
-    return {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if v.size > 1 else None,
-            "per_trial": [float(x) for x in v]}
+    mean, sd = mean_sd(v)
+    return {"mean": mean, "sd": None if math.isnan(sd) else sd, "per_trial": v}
 
 
 def format_stat(stat: dict, scale: float = 1.0, digits: int = 3) -> str:
@@ -166,11 +149,7 @@ def format_stat(stat: dict, scale: float = 1.0, digits: int = 3) -> str:
     str
         ``"–"`` without a mean, the mean alone without an sd.
     """
-    if stat["mean"] is None:
-        return "–"
-    if stat["sd"] is None:
-        return f"{stat['mean'] * scale:.{digits}g}"
-    return f"{stat['mean'] * scale:.{digits}g} ± {stat['sd'] * scale:.2g}"
+    return _format_mean_sd(stat, scale, f".{digits}g", ".2g")
 
 
 def format_pct(stat: dict) -> str:
@@ -186,11 +165,15 @@ def format_pct(stat: dict) -> str:
     str
         ``"–"`` without a mean, the mean alone without an sd.
     """
+    return _format_mean_sd(stat, 100.0, ".1f", ".1f")
+
+
+def _format_mean_sd(stat: dict, scale: float, mean_spec: str, sd_spec: str) -> str:
+    """``mean ± sd`` of a :func:`trial_stat`, each scaled and formatted by its spec."""
     if stat["mean"] is None:
         return "–"
-    if stat["sd"] is None:
-        return f"{100 * stat['mean']:.1f}"
-    return f"{100 * stat['mean']:.1f} ± {100 * stat['sd']:.1f}"
+    text = format(stat["mean"] * scale, mean_spec)
+    return text if stat["sd"] is None else f"{text} ± {format(stat['sd'] * scale, sd_spec)}"
 
 
 # --------------------------------------------------------------------------- config checks
@@ -386,58 +369,6 @@ def merge_results(result_dirs: Sequence, summarize: Callable[[dict], dict], free
 
 
 # --------------------------------------------------------------------------- figures
-def plot_style():
-    """The shared project style (:func:`scenarios.plotting.style`) when available.
-
-    Returns
-    -------
-    context manager
-        The style, or a no-op context without :mod:`scenarios.plotting`.
-    """
-    try:
-        from scenarios.plotting import style
-    except ImportError:
-        return contextlib.nullcontext()
-    return style()
-
-
-def save_figure(fig, path: str | Path) -> list[Path]:
-    """Save a figure as PNG and PDF.
-
-    Uses :func:`scenarios.plotting.save_figure` when available, else
-    ``fig.savefig`` at 150 dpi.
-
-    Parameters
-    ----------
-    fig : matplotlib.figure.Figure
-        The figure.
-    path : str or Path
-        Output path; its suffix is replaced by ``.png`` and ``.pdf``.
-
-    Returns
-    -------
-    list of Path
-        The written files.
-    """
-    try:
-        from scenarios.plotting import save_figure as project_save_figure
-    except ImportError:
-        project_save_figure = None
-    if project_save_figure is not None:
-        out = project_save_figure(fig, path)
-        if out:
-            return [Path(p) for p in out] if isinstance(out, (list, tuple)) else [Path(out)]
-        return [Path(path).with_suffix(".png"), Path(path).with_suffix(".pdf")]
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for ext in (".png", ".pdf"):
-        p = path.with_suffix(ext)
-        fig.savefig(p, dpi=150, bbox_inches="tight")
-        paths.append(p)
-    return paths
-
-
 def open_for_plot(result_dir: str | Path, out_dir: str | Path | None = None) -> tuple[dict, Path]:
     """Select a non-interactive matplotlib backend, read a result and resolve the figure directory.
 

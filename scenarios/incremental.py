@@ -74,7 +74,6 @@ import dataclasses
 import json
 import math
 import os
-import platform
 import sys
 import time
 from dataclasses import dataclass
@@ -82,16 +81,16 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-
-from scenarios.common import jsonable as _jsonable
 import torch
 from torch import nn
 
 from bridge.convert import SpikingSpec
 from bridge.presets import PRESETS, SRCParams, preset as bridge_preset
 from bridge.src import sleep as bridge_sleep
+from scenarios.common import jsonable as _jsonable
 from scenarios.metrics import format_mean_sd, mean_sd
 from scenarios.mlp import TrainConfig, Trainer, make_mlp, task_splits
+from spiking.record import package_versions
 
 __all__ = [
     "ARMS",
@@ -897,17 +896,6 @@ def _clone_opt_state(state: dict) -> dict:
 # --------------------------------------------------------------------------
 # Whole run
 # --------------------------------------------------------------------------
-def _versions() -> dict:
-    out = {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
-           "platform": platform.platform()}
-    for mod in ("brian2", "matplotlib", "sklearn"):
-        try:
-            out[mod] = __import__(mod).__version__
-        except Exception:  # noqa: BLE001 - optional
-            out[mod] = None
-    return out
-
-
 def _final_per_task(arm_result: dict) -> list[float]:
     return list(arm_result["acc"][-1])
 
@@ -969,7 +957,7 @@ def run(cfg: IncrementalConfig, log=print, params: SRCParams | None = None,
         "wall_seconds": time.perf_counter() - t_start,
         "trial_seconds": [t["seconds"] for t in trials],
         "started": started,
-        "versions": _versions(),
+        "versions": package_versions(),
         "command": list(sys.argv),
     }
 
@@ -1010,8 +998,6 @@ def merge_results(results: Sequence[dict]) -> dict:
     merged["table"] = summarise(trials, results[0]["arms"])
     merged["merged_from"] = [r.get("started") for r in results]
     return merged
-
-
 
 
 def table_markdown(result: dict) -> str:

@@ -58,14 +58,13 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-
-from scenarios.common import jsonable as _jsonable
 import torch
 from torch import nn
 
 from bridge.convert import SpikingSpec
 from bridge.presets import SRCParams, preset as bridge_preset
 from bridge.src import sleep as bridge_sleep
+from scenarios.common import jsonable as _jsonable
 from scenarios.metrics import format_mean_sd
 from scenarios.mlp import TrainConfig, Trainer, make_mlp
 
@@ -380,8 +379,6 @@ def table_markdown(result: dict) -> str:
         lines.append(f"| {ov} | {f('T1', 'all')} | {f('T1', 'task1')} | {f('T2', 'all')} | {f('T2', 'task1')} "
                      f"| {f('T2', 'task2')} | {f('SRC', 'all')} | {f('SRC', 'task1')} | {f('SRC', 'task2')} |")
     return "\n".join(lines) + "\n"
-
-
 
 
 def save(result: dict, out: str | os.PathLike) -> Path:

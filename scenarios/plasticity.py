@@ -77,13 +77,11 @@ from scenarios.common import (
     merge_results,
     open_for_plot,
     parse_hidden,
-    plot_style,
     run_cli,
-    save_figure,
     save_result,
     trial_stat,
-    versions,
 )
+from spiking.record import package_versions
 
 __all__ = [
     "ARMS",
@@ -373,7 +371,7 @@ def run(cfg: PlasticityConfig, log=print) -> dict:
         "seeds": [tr["seed"] for tr in trials],
         "trials": trials,
         "wall_s": time.perf_counter() - t0,
-        "versions": versions(),
+        "versions": package_versions(),
         "command": " ".join(sys.argv),
     }
     result["summary"] = summarize(result)
@@ -576,13 +574,17 @@ def plot_matrix(result: dict, arm: str, ax=None):
 
 def plot(result_dir, out_dir=None) -> list[Path]:
     """Read ``result.json``; write ``plasticity_curves`` and ``plasticity_matrices`` (PNG + PDF)."""
-    with plot_style():
+    from scenarios.plotting import style
+
+    with style():
         return _plot(result_dir, out_dir)
 
 
 def _plot(result_dir, out_dir=None) -> list[Path]:
     result, out = open_for_plot(result_dir, out_dir)
     import matplotlib.pyplot as plt
+
+    from scenarios.plotting import save_figure
 
     cfg = result["config"]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.4), constrained_layout=True)
@@ -594,13 +596,11 @@ def _plot(result_dir, out_dir=None) -> list[Path]:
     fig.suptitle(f"Plasticity, {cfg['setting']} setting, {cfg['dataset']} ({cfg['tasks']} tasks, "
                  f"mean ± sd over {len(result['trials'])} trials)", fontsize=9)
     paths = save_figure(fig, out / "plasticity_curves")
-    plt.close(fig)
     arms = result["arms"]
     fig, axes = plt.subplots(1, len(arms), figsize=(3.6 * len(arms), 3.2), squeeze=False, constrained_layout=True)
     for i, arm in enumerate(arms):
         plot_matrix(result, arm, ax=axes[0, i])
     paths += save_figure(fig, out / "plasticity_matrices")
-    plt.close(fig)
     return paths
 
 

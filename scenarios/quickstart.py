@@ -13,6 +13,7 @@ Results and figures go to ``--out`` (default ``results/quickstart``).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -67,7 +68,6 @@ def src_demo(out: Path, backend: str) -> None:
     # forgets task 1 completely and SRC restores it (docs/results/patches.md).
     patches.main(["--quick", "--n-on", "authors", "--epochs2", "4", "--hist-overlap", "12",
                   "--backend", backend, "--out", str(out / "patches")])
-    import json
     runs = json.loads((out / "patches" / "result.json").read_text())["runs"]
     for r in runs:
         t2, src = r["acc"]["T2"]["task1"], r["acc"]["SRC"]["task1"]

@@ -82,13 +82,11 @@ from scenarios.common import (
     merge_results,
     open_for_plot,
     parse_hidden,
-    plot_style,
     run_cli,
-    save_figure,
     save_result,
     trial_stat,
-    versions,
 )
+from spiking.record import package_versions
 
 __all__ = [
     "MODELS",
@@ -499,7 +497,7 @@ def run(cfg: RobustnessConfig, log=print) -> dict:
         "seeds": [t["seed"] for t in trials],
         "trials": trials,
         "wall_s": time.perf_counter() - t0,
-        "versions": versions(),
+        "versions": package_versions(),
         "command": " ".join(sys.argv),
     }
     result["summary"] = summarize(result)
@@ -724,13 +722,17 @@ def plot_averages(result: dict, measure: str = "accuracy", ax=None, by_kind: boo
 
 def plot(result_dir, out_dir=None) -> list[Path]:
     """Read ``result.json`` and write ``figure1_curves`` and ``figure2_averages`` (PNG + PDF)."""
-    with plot_style():
+    from scenarios.plotting import style
+
+    with style():
         return _plot(result_dir, out_dir)
 
 
 def _plot(result_dir, out_dir=None) -> list[Path]:
     result, out = open_for_plot(result_dir, out_dir)
     import matplotlib.pyplot as plt
+
+    from scenarios.plotting import save_figure
 
     measures = [q for q in ("accuracy", "sharpness_seed000", "sharpness_sam", "hessian_top")
                 if q in result["trials"][0]["eval"]["baseline"]["clean"]]
@@ -750,7 +752,6 @@ def _plot(result_dir, out_dir=None) -> list[Path]:
                  f"(mean ± sd, {len(result['trials'])} trials; ε={cfg['eps']}, ρ={cfg['rho']}, loss {cfg['loss']})",
                  fontsize=9)
     paths += save_figure(fig, out / "figure1_curves")
-    plt.close(fig)
 
     fig, axes = plt.subplots(1, len(measures), figsize=(4.2 * len(measures), 3.2), squeeze=False,
                              constrained_layout=True)
@@ -761,7 +762,6 @@ def _plot(result_dir, out_dir=None) -> list[Path]:
     fig.suptitle(f"{result['dataset']['name']}: averages over all distortion levels "
                  f"(bars: mean, error bars: sd over {len(result['trials'])} trials)", fontsize=9)
     paths += save_figure(fig, out / "figure2_averages")
-    plt.close(fig)
     return paths
 
 

@@ -7,11 +7,10 @@ command again: finished runs are skipped, unfinished ones are run, so each
 grid point ends with exactly one result.
 
 Each Dask worker (one process, one thread) builds the standalone network
-once per distinct network structure and re-runs the binary for every grid
-point. Only the first worker compiles: the others wait for it (a file lock in
-``DIR/build``) and start from a copy of its build directory, in which ``make``
-finds every object up to date. Each then re-runs its binary for every grid
-point, with the seed (``$SLEEP_SNN_SEED``) and the run-time parameters
+once per distinct network structure. Only the first worker compiles: the
+others wait for it (a file lock in ``DIR/build``) and start from a copy of its
+build directory, in which ``make`` finds every object up to date. Each worker
+then re-runs its binary for every grid point, with the seed (``$SLEEP_SNN_SEED``) and the run-time parameters
 (sleep parameters, learning rates) passed on the command line
 (``device.run(run_args=...)``). ``--scheduler ADDRESS`` sends the runs to an
 existing cluster (for example one started by dask-jobqueue on SLURM/PBS).
@@ -28,6 +27,7 @@ import atexit
 import contextlib
 import csv
 import dataclasses
+import functools
 import hashlib
 import itertools
 import json
@@ -250,17 +250,17 @@ def _worker_sim(params, sleep, config: dict):
         if _WORKER["sim"] is not None:
             _WORKER["sim"].close()
             _WORKER["sim"] = None
+        new_sim = functools.partial(EISimulation, params, sleep, schedule.images, schedule.n_train,
+                                    backend=config["backend"], progress=False)
         if config["backend"].endswith("standalone"):
             root = Path(config["out"]) / "build"
             build = root / f"{key[0]}-{os.getpid()}"
             with build_lock(root / f"{key[0]}.lock"):
                 seed_build_dir(root, key[0], build)
-                _WORKER["sim"] = EISimulation(params, sleep, schedule.images, schedule.n_train,
-                                              backend=config["backend"], directory=build, progress=False)
+                _WORKER["sim"] = new_sim(directory=build)
                 (build / COMPILED_MARK).touch()
         else:
-            _WORKER["sim"] = EISimulation(params, sleep, schedule.images, schedule.n_train,
-                                          backend=config["backend"], progress=False)
+            _WORKER["sim"] = new_sim()
         if not _WORKER.get("atexit"):
             atexit.register(_close_worker_sim)
             _WORKER["atexit"] = True

@@ -70,6 +70,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from scenarios.common import check_at_least_one
 from spiking.sleep import SleepParams, power_law_decay
 
 __all__ = [
@@ -167,9 +168,7 @@ class SGSNNConfig:
     epochs: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("n_in", "hidden", "n_out", "steps", "batch", "epochs"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name}={getattr(self, name)!r}: must be >= 1")
+        check_at_least_one(self, ("n_in", "hidden", "n_out", "steps", "batch", "epochs"))
         for name in ("threshold", "slope", "lr", "logit_scale"):
             if not float(getattr(self, name)) > 0:
                 raise ValueError(f"{name}={getattr(self, name)!r}: must be > 0")
@@ -468,7 +467,9 @@ def run_sgsnn_point(point: dict, config: dict) -> dict:
     xtr, ytr, xte, yte = _load_data(config)
     cfg = SGSNNConfig(hidden=config["hidden"], steps=config["steps"], epochs=config["epochs"],
                       recurrent=point.get("arm") == "recurrent", lr=config["lr"],
-                      batch=config["batch"], logit_scale=config.get("logit_scale", 1.0))
+                      batch=config["batch"],
+                      # scans written before --logit-scale existed trained on raw counts
+                      logit_scale=config.get("logit_scale", 1.0))
     sleep = _sleep_params(config, point["ratio"])
     stdp = SleepSTDP(sleep_steps=config.get("sleep_steps"), eta_plus=config["eta_plus"],
                      eta_minus=config["eta_minus"])

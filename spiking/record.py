@@ -106,8 +106,8 @@ def load_result(directory) -> tuple[dict, dict]:
 
 
 def package_versions() -> dict:
-    """Versions of Python and of the packages that shape the results."""
-    out = {"python": platform.python_version()}
+    """Versions of Python and of the packages that shape the results, and the platform."""
+    out = {"python": platform.python_version(), "platform": platform.platform()}
     for name in ("sleep-snn", "brian2", "numpy", "scipy", "scikit-learn", "torch", "dask",
                  "distributed", "matplotlib"):
         try:
