@@ -80,3 +80,32 @@ def test_numpy_and_standalone_agree_statistically(schedule, run_seed1):
         assert rate_np[pop] > 0.5
         assert rate_np[pop] == pytest.approx(rate_sa[pop], rel=0.3), pop
     assert out_np.counts_exc.shape == run_seed1.counts_exc.shape
+
+
+def test_objects_are_compiled_with_the_precompiled_header(sim, tmp_path):
+    """GCC marks a precompiled header it uses with '!' in its -H trace ('x' if rejected)."""
+    import shutil
+    import subprocess
+
+    from spiking.backend import PCH_HEADER, PCH_MAKEFILE
+
+    copy = tmp_path / "build"
+    shutil.copytree(sim.directory, copy, symlinks=True, ignore=shutil.ignore_patterns("results"))
+    assert (copy / f"{PCH_HEADER}.gch").exists()
+    obj = sorted(copy.glob("code_objects/*stateupdater*.o"))[0].relative_to(copy).as_posix()
+    (copy / obj).unlink()
+    done = subprocess.run(["make", "-f", "makefile", "-f", PCH_MAKEFILE, obj, "CXX=g++ -H"],
+                          cwd=copy, capture_output=True, text=True, check=True)
+    trace = done.stderr.splitlines()
+    assert f"! ./{PCH_HEADER}.gch" in trace or f"! {PCH_HEADER}.gch" in trace, trace[:5]
+    # the object was the only thing rebuilt: the header was already precompiled
+    assert "-x c++-header" not in done.stdout
+
+
+def test_standalone_make_arguments_are_restored_after_the_build(sim):
+    import brian2
+
+    from spiking.backend import PCH_MAKEFILE, reset_device
+
+    reset_device()
+    assert PCH_MAKEFILE not in brian2.prefs.devices.cpp_standalone.extra_make_args_unix
