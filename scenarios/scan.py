@@ -653,6 +653,11 @@ def bench_main(argv=None) -> int:
     compile included; ``steady_state_efficiency`` = mean re-run time with 1
     worker / with W workers (1 when W runs share the machine perfectly).
     ``first_run_seconds`` and ``rerun_seconds`` are per run with W workers.
+
+    The defaults are a quick check (tiny digits runs, where the one build of the
+    network dominates). What a real scan gets is measured at scan size, e.g.
+    ``--runs 20 --dataset fashion --n-train 2000 --n-test 1000 --t-present 250
+    --t-rest 100`` (about 9 minutes on 2 cores; docs/RESULTS.md §2).
     """
     import tempfile
 
