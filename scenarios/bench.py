@@ -40,6 +40,7 @@ def bench_ei(sim_seconds: float = 20.0, backend: str = "cpp_standalone", sleep_m
     """
     from brian2 import second
 
+    from spiking.backend import is_standalone
     from spiking.network import EISimulation
     from spiking.params import EINetworkParams
     from spiking.sleep import SleepParams
@@ -64,7 +65,7 @@ def bench_ei(sim_seconds: float = 20.0, backend: str = "cpp_standalone", sleep_m
         "sim_seconds": out.sim_time,
         "run_seconds": out.run_seconds,
         "realtime_factor": out.realtime_factor,
-        "compile_seconds": build_s if backend.endswith("standalone") else out.compile_seconds,
+        "compile_seconds": build_s if is_standalone(backend) else out.compile_seconds,
         "n_synapses": n_syn,
         "n_neurons": params.n_input + params.n_exc + params.n_inh,
         "mean_rate_exc_hz": out.mean_rates(t_present)["exc"],

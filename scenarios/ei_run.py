@@ -231,6 +231,7 @@ def summarise_run(out, schedule: Schedule, params, sleep, readout, *, seed: int,
 
 def run_ei(args) -> dict:
     """Run ``sleep-snn ei`` from parsed options; returns the saved metadata."""
+    from spiking.backend import is_standalone
     from spiking.network import EISimulation
     from spiking.record import save_result
 
@@ -244,7 +245,7 @@ def run_ei(args) -> dict:
           f"{schedule.n_test} read-out images; backend {args.backend}; sleep {sleep.mode}, "
           f"ratio {sleep.sleep_ratio}", flush=True)
     with EISimulation(params, sleep, schedule.images, schedule.n_train, backend=args.backend,
-                      directory=out_dir / "build" if args.backend.endswith("standalone") else None,
+                      directory=out_dir / "build" if is_standalone(args.backend) else None,
                       seed=args.seed) as sim:
         out = sim.run(seed=args.seed)
     readout = readout_from_output(out, schedule, args.readout, seed=args.seed)

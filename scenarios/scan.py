@@ -241,6 +241,7 @@ def _close_worker_sim() -> None:
 
 
 def _worker_sim(params, sleep, config: dict):
+    from spiking.backend import is_standalone
     from spiking.network import EISimulation
 
     schedule = _worker_schedule(config)
@@ -252,7 +253,7 @@ def _worker_sim(params, sleep, config: dict):
             _WORKER["sim"] = None
         new_sim = functools.partial(EISimulation, params, sleep, schedule.images, schedule.n_train,
                                     backend=config["backend"], progress=False)
-        if config["backend"].endswith("standalone"):
+        if is_standalone(config["backend"]):
             root = Path(config["out"]) / "build"
             build = root / f"{key[0]}-{os.getpid()}"
             with build_lock(root / f"{key[0]}.lock"):

@@ -171,6 +171,8 @@ def activate_standalone(backend: str, directory: str | os.PathLike | None = None
     brian2.prefs.devices.cpp_standalone.openmp_threads = int(threads) if threads > 1 else 0
     if backend == "cpp_standalone":
         install_precompiled_header(directory)
+    else:  # no PCH fragment in this directory: Brian2's own make arguments
+        brian2.prefs.devices.cpp_standalone.extra_make_args_unix = list(_DEFAULT_MAKE_ARGS)
     return directory
 
 
