@@ -1210,9 +1210,33 @@ def _key(x: dict) -> tuple:
     return tuple((k, float(f"{x[k]:.6g}")) for k in sorted(x))
 
 
+#: Per-process state of the search evaluations (:func:`_tune_init`).
+_TUNE: dict = {}
+
+
+def _tune_init(cfg: IncrementalConfig, base: SRCParams, threads: int) -> None:
+    """Load the data of a search once per process (also a pool initializer)."""
+    torch.set_num_threads(threads)
+    _TUNE.clear()
+    _TUNE.update(cfg=cfg, base=base, data=load_task_data(cfg), caches={})
+
+
+def _tune_evaluate(job: tuple) -> dict:
+    """Score one candidate ``x`` on one trial seed: the search's unit of work."""
+    x, seed, tag = job
+    cfg, caches = _TUNE["cfg"], _TUNE["caches"]
+    t0 = time.perf_counter()
+    r = run_arm("src", _scaled_config(cfg, x), _TUNE["data"], seed, _to_params(_TUNE["base"], x),
+                correlations=False, start_state=caches.setdefault(seed, {}), stage_eval=False)
+    return {"tag": tag, "seed": int(seed), "x": x, "score": r["overall"][-1],
+            "per_task": r["acc"][-1], "seconds": time.perf_counter() - t0,
+            "spikes_per_step": [sl["spikes_per_step"] for sl in r["sleeps"]]}
+
+
 def tune(cfg: IncrementalConfig, budget: int, out: str | os.PathLike, base: str = "fashion",
          n_random: int | None = None, seeds: Sequence[int] = (1000,), confirm_seeds: Sequence[int] = (1001, 1002),
-         n_confirm: int = 3, search_seed: int = 0, radius: float = 4.0, log=print) -> dict:
+         n_confirm: int = 3, search_seed: int = 0, radius: float = 4.0, workers: int = 1,
+         log=print) -> dict:
     """Evolutionary search for SRC parameters on a validation split.
 
     Objective: final validation accuracy (all tasks) of the SRC arm of ``cfg``
@@ -1228,7 +1252,10 @@ def tune(cfg: IncrementalConfig, budget: int, out: str | os.PathLike, base: str 
     parameter, clipped to the box. After ``budget`` evaluations the
     ``n_confirm`` best are re-evaluated on ``confirm_seeds`` and the best mean
     over all its seeds wins. Every evaluation is appended to
-    ``out/search.jsonl`` (a killed search resumes from it).
+    ``out/search.jsonl`` (a killed search resumes from it). With
+    ``workers > 1`` the seeds of a candidate are evaluated in that many
+    processes at once (one torch thread each, ``SLEEP_SNN_THREADS`` to
+    change); the scores are the same as with one worker.
 
     Returns
     -------
@@ -1240,40 +1267,62 @@ def tune(cfg: IncrementalConfig, budget: int, out: str | os.PathLike, base: str 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     log_file = out / "search.jsonl"
-    torch.set_num_threads(max(1, int(os.environ.get("SLEEP_SNN_THREADS", "1"))))
-    data = load_task_data(cfg)
+    if not (isinstance(workers, int) and workers >= 1):
+        raise ValueError(f"workers={workers!r}: must be an integer >= 1")
+    threads = max(1, int(os.environ.get("SLEEP_SNN_THREADS", "1")))
     base_p = resolve_preset(base)
-    rng = np.random.default_rng(search_seed)
+    _tune_init(cfg, base_p, threads)
     n_random = budget // 3 if n_random is None else n_random
     done: list[dict] = []
     if log_file.is_file():
         done = [json.loads(l) for l in log_file.read_text().splitlines() if l.strip()]
         log(f"resuming: {len(done)} evaluations in {log_file}")
-    caches: dict[int, dict] = {}
+    pool = None
+    if workers > 1:
+        # the seeds of one candidate run side by side; spawn (not fork) keeps
+        # torch's thread pools out of the children
+        import concurrent.futures
+        import multiprocessing
 
+        pool = concurrent.futures.ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_tune_init, initargs=(cfg, base_p, threads))
     def evaluate(x: dict, eval_seeds: Sequence[int], tag: str) -> float:
-        scores = []
+        scores: dict[int, float] = {}
         for s in eval_seeds:
             hit = next((d for d in done if _key(d["x"]) == _key(x) and d["seed"] == s), None)
             if hit is not None:
-                scores.append(hit["score"])
-                continue
-            t0 = time.perf_counter()
-            r = run_arm("src", _scaled_config(cfg, x), data, s, _to_params(base_p, x), correlations=False,
-                        start_state=caches.setdefault(s, {}), stage_eval=False)
-            rec = {"tag": tag, "seed": int(s), "x": x, "score": r["overall"][-1],
-                   "per_task": r["acc"][-1], "seconds": time.perf_counter() - t0,
-                   "spikes_per_step": [sl["spikes_per_step"] for sl in r["sleeps"]]}
+                scores[s] = hit["score"]
+        pending = [s for s in eval_seeds if s not in scores]
+        jobs = [(x, s, tag) for s in pending]
+        if pool is not None and len(jobs) > 1:
+            recs = list(pool.map(_tune_evaluate, jobs))
+        else:
+            recs = [_tune_evaluate(j) for j in jobs]
+        for rec in recs:
             done.append(rec)
             with log_file.open("a") as f:
                 f.write(json.dumps(_jsonable(rec)) + "\n")
-            log(f"  [{tag}] seed {s}: {rec['score']:.4f} per task {np.round(rec['per_task'], 3).tolist()} "
-                f"({rec['seconds']:.0f} s)  x={ {k: round(v, 5) for k, v in x.items()} }")
-            scores.append(rec["score"])
-        return float(np.mean(scores))
+            log(f"  [{tag}] seed {rec['seed']}: {rec['score']:.4f} per task "
+                f"{np.round(rec['per_task'], 3).tolist()} ({rec['seconds']:.0f} s)  "
+                f"x={ {k: round(v, 5) for k, v in x.items()} }")
+            scores[rec["seed"]] = rec["score"]
+        return float(np.mean([scores[s] for s in eval_seeds]))
 
+    try:
+        return _tune_search(cfg, budget, out, base, base_p, evaluate, done, n_random, seeds,
+                            confirm_seeds, n_confirm, search_seed, radius, workers, log)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+
+
+def _tune_search(cfg, budget, out, base, base_p, evaluate, done, n_random, seeds, confirm_seeds,
+                 n_confirm, search_seed, radius, workers, log) -> dict:
+    """The candidate loop of :func:`tune` (``evaluate(x, seeds, tag)`` scores one)."""
     # candidates are generated deterministically from search_seed, so a resumed
     # search regenerates the same ones and finds them in the log by tag
+    rng = np.random.default_rng(search_seed)
     population: list[tuple[float, str, dict]] = []
     x0 = _clip(_from_params(base_p))
     population.append((evaluate(x0, seeds, "c0000"), "c0000", x0))
@@ -1304,7 +1353,7 @@ def tune(cfg: IncrementalConfig, budget: int, out: str | os.PathLike, base: str 
         "best_tag": best_tag, "best_score": best_score,
         "base": base, "base_score": population[0][0],
         "budget": budget, "n_random": n_random, "seeds": list(seeds), "confirm_seeds": list(confirm_seeds),
-        "search_seed": search_seed, "search_space": SEARCH_SPACE, "radius": radius,
+        "search_seed": search_seed, "search_space": SEARCH_SPACE, "radius": radius, "workers": workers,
         "confirmed": [{"tag": t, "score": s, "x": x} for s, t, x in confirmed],
         "config": {**dataclasses.asdict(cfg), "hidden": list(cfg.hidden), "arms": list(cfg.arms)},
         "n_evaluations": len(done),
@@ -1362,6 +1411,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tune-search-seed", type=int, default=0)
     p.add_argument("--tune-radius", type=float, default=4.0,
                    help="random candidates lie within this factor of the base values")
+    p.add_argument("--tune-workers", type=int, default=1,
+                   help="processes that evaluate the seeds of a candidate side by side (default 1)")
     return p
 
 
@@ -1410,7 +1461,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                        seeds=[int(s) for s in args.tune_seeds.split(",")],
                        confirm_seeds=[int(s) for s in args.tune_confirm_seeds.split(",") if s.strip()],
                        n_random=args.tune_random, search_seed=args.tune_search_seed,
-                       radius=args.tune_radius)
+                       radius=args.tune_radius, workers=args.tune_workers)
         print(json.dumps(_jsonable(summary["best"]), indent=1))
         return 0
     build_dir = out / "brian2_build" if cfg.backend == "brian2" else None

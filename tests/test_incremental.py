@@ -264,3 +264,30 @@ def test_run_arm_start_state_cache_is_not_corrupted():
 def dataclasses_replace(obj, **kw):
     import dataclasses
     return dataclasses.replace(obj, **kw)
+
+
+def test_tune_workers_give_the_same_search_and_resume(tmp_path):
+    # a tiny search on digits: two seeds per candidate, evaluated serially and
+    # in two processes; the scores (and so the chosen candidate) must agree
+    cfg = inc.IncrementalConfig(**{**inc.QUICK, "n_tasks": 2, "epochs": 2, "n_per_task": 120,
+                                   "hidden": (32, 32), "sleep_steps": 200, "sleep_increment": 0,
+                                   "validation": 40, "arms": ("src",), "correlations": False})
+    kw = dict(budget=3, base="mnist", n_random=2, seeds=(1, 2), confirm_seeds=(), n_confirm=1,
+              radius=2.0, log=lambda s: None)
+    serial = inc.tune(cfg, out=tmp_path / "serial", workers=1, **kw)
+    parallel = inc.tune(cfg, out=tmp_path / "parallel", workers=2, **kw)
+
+    def scores(d):
+        return [(r["tag"], r["seed"], r["score"]) for r in
+                map(json.loads, (d / "search.jsonl").read_text().splitlines())]
+
+    assert sorted(scores(tmp_path / "serial")) == sorted(scores(tmp_path / "parallel"))
+    assert len(scores(tmp_path / "serial")) == 6  # 3 candidates x 2 seeds
+    assert parallel["best_tag"] == serial["best_tag"]
+    assert parallel["best_score"] == serial["best_score"]
+    # a finished search run again evaluates nothing new and gives the same answer
+    again = inc.tune(cfg, out=tmp_path / "serial", workers=1, **kw)
+    assert len(scores(tmp_path / "serial")) == 6
+    assert again["best_score"] == serial["best_score"]
+    with pytest.raises(ValueError, match="workers=0"):
+        inc.tune(cfg, out=tmp_path / "bad", workers=0, **kw)
