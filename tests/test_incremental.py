@@ -291,3 +291,19 @@ def test_tune_workers_give_the_same_search_and_resume(tmp_path):
     assert again["best_score"] == serial["best_score"]
     with pytest.raises(ValueError, match="workers=0"):
         inc.tune(cfg, out=tmp_path / "bad", workers=0, **kw)
+
+
+def test_search_candidates_averages_by_seed_and_ranks():
+    x = {"inc": 0.1}
+    recs = [{"tag": "c0000", "seed": 1, "x": x, "score": 0.40},
+            {"tag": "c0000", "seed": 2, "x": x, "score": 0.50},
+            {"tag": "c0001", "seed": 1, "x": x, "score": 0.60},
+            {"tag": "c0001", "seed": 2, "x": x, "score": 0.20},
+            {"tag": "c0001", "seed": 9, "x": x, "score": 1.00}]   # a confirmation seed
+    rows = inc.search_candidates(recs, seeds=(1, 2))
+    assert [r["tag"] for r in rows] == ["c0000", "c0001"]
+    assert rows[0]["mean"] == pytest.approx(0.45) and rows[1]["mean"] == pytest.approx(0.40)
+    assert rows[1]["scores"] == {1: 0.60, 2: 0.20}
+    # all seeds: c0001 = (0.6 + 0.2 + 1.0) / 3 = 0.6 ranks first
+    assert [r["tag"] for r in inc.search_candidates(recs)] == ["c0001", "c0000"]
+    assert inc.search_candidates(recs, seeds=(5,)) == []
