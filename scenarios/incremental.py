@@ -1264,11 +1264,11 @@ def tune(cfg: IncrementalConfig, budget: int, out: str | os.PathLike, base: str 
     """
     if cfg.validation <= 0:
         raise ValueError("tune needs cfg.validation > 0 (a hold-out of the training data)")
+    if not (isinstance(workers, int) and workers >= 1):
+        raise ValueError(f"workers={workers!r}: must be an integer >= 1")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     log_file = out / "search.jsonl"
-    if not (isinstance(workers, int) and workers >= 1):
-        raise ValueError(f"workers={workers!r}: must be an integer >= 1")
     threads = max(1, int(os.environ.get("SLEEP_SNN_THREADS", "1")))
     base_p = resolve_preset(base)
     _tune_init(cfg, base_p, threads)
@@ -1534,11 +1534,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             plot(out)
         return 0
     if args.tune:
-        summary = tune(cfg, args.tune, out, base=args.tune_base or cfg.preset_name,
-                       seeds=[int(s) for s in args.tune_seeds.split(",")],
-                       confirm_seeds=[int(s) for s in args.tune_confirm_seeds.split(",") if s.strip()],
-                       n_random=args.tune_random, search_seed=args.tune_search_seed,
-                       radius=args.tune_radius, workers=args.tune_workers)
+        try:
+            summary = tune(cfg, args.tune, out, base=args.tune_base or cfg.preset_name,
+                           seeds=[int(s) for s in args.tune_seeds.split(",")],
+                           confirm_seeds=[int(s) for s in args.tune_confirm_seeds.split(",") if s.strip()],
+                           n_random=args.tune_random, search_seed=args.tune_search_seed,
+                           radius=args.tune_radius, workers=args.tune_workers)
+        except ValueError as exc:
+            print(f"sleep-snn incremental: {exc}", file=sys.stderr)
+            return 2
         if not args.no_plot:
             for path in plot_search(out, seeds=[int(s) for s in args.tune_seeds.split(",")]):
                 print(f"wrote {path}")

@@ -206,6 +206,12 @@ def test_quick_run_writes_outputs(tmp_path):
 def test_main_rejects_bad_arguments(capsys):
     assert inc.main(["--arms", "bogus", "--out", "/nonexistent"]) == 2
     assert "arms" in capsys.readouterr().err
+    # the search: needs a validation split and at least one worker
+    assert inc.main(["--quick", "--tune", "2", "--out", "/nonexistent"]) == 2
+    assert "validation" in capsys.readouterr().err
+    assert inc.main(["--quick", "--validation", "40", "--tune", "2", "--tune-workers", "0",
+                     "--out", "/nonexistent"]) == 2
+    assert "workers=0" in capsys.readouterr().err
 
 
 def _fake_result(seed, final, config=None):
