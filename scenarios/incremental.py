@@ -70,6 +70,7 @@ of the training data, never the test set), see :func:`tune`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
@@ -1271,22 +1272,26 @@ def tune(cfg: IncrementalConfig, budget: int, out: str | os.PathLike, base: str 
     log_file = out / "search.jsonl"
     threads = max(1, int(os.environ.get("SLEEP_SNN_THREADS", "1")))
     base_p = resolve_preset(base)
-    _tune_init(cfg, base_p, threads)
     n_random = budget // 3 if n_random is None else n_random
     done: list[dict] = []
     if log_file.is_file():
         done = [json.loads(l) for l in log_file.read_text().splitlines() if l.strip()]
         log(f"resuming: {len(done)} evaluations in {log_file}")
-    pool = None
+    stack = contextlib.ExitStack()
     if workers > 1:
         # the seeds of one candidate run side by side; spawn (not fork) keeps
         # torch's thread pools out of the children
         import concurrent.futures
         import multiprocessing
 
-        pool = concurrent.futures.ProcessPoolExecutor(
+        pool = stack.enter_context(concurrent.futures.ProcessPoolExecutor(
             max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_tune_init, initargs=(cfg, base_p, threads))
+            initializer=_tune_init, initargs=(cfg, base_p, threads)))
+        run = pool.map
+    else:
+        _tune_init(cfg, base_p, threads)
+        run = map
+
     def evaluate(x: dict, eval_seeds: Sequence[int], tag: str) -> float:
         scores: dict[int, float] = {}
         for s in eval_seeds:
@@ -1294,12 +1299,7 @@ def tune(cfg: IncrementalConfig, budget: int, out: str | os.PathLike, base: str 
             if hit is not None:
                 scores[s] = hit["score"]
         pending = [s for s in eval_seeds if s not in scores]
-        jobs = [(x, s, tag) for s in pending]
-        if pool is not None and len(jobs) > 1:
-            recs = list(pool.map(_tune_evaluate, jobs))
-        else:
-            recs = [_tune_evaluate(j) for j in jobs]
-        for rec in recs:
+        for rec in run(_tune_evaluate, [(x, s, tag) for s in pending]):
             done.append(rec)
             with log_file.open("a") as f:
                 f.write(json.dumps(_jsonable(rec)) + "\n")
@@ -1309,41 +1309,31 @@ def tune(cfg: IncrementalConfig, budget: int, out: str | os.PathLike, base: str 
             scores[rec["seed"]] = rec["score"]
         return float(np.mean([scores[s] for s in eval_seeds]))
 
-    try:
-        return _tune_search(cfg, budget, out, base, base_p, evaluate, done, n_random, seeds,
-                            confirm_seeds, n_confirm, search_seed, radius, workers, log)
-    finally:
-        if pool is not None:
-            pool.shutdown()
-
-
-def _tune_search(cfg, budget, out, base, base_p, evaluate, done, n_random, seeds, confirm_seeds,
-                 n_confirm, search_seed, radius, workers, log) -> dict:
-    """The candidate loop of :func:`tune` (``evaluate(x, seeds, tag)`` scores one)."""
-    # candidates are generated deterministically from search_seed, so a resumed
-    # search regenerates the same ones and finds them in the log by tag
-    rng = np.random.default_rng(search_seed)
-    population: list[tuple[float, str, dict]] = []
-    x0 = _clip(_from_params(base_p))
-    population.append((evaluate(x0, seeds, "c0000"), "c0000", x0))
-    for i in range(1, budget):
-        tag = f"c{i:04d}"
-        if i <= n_random:
-            x = _clip({k: float(x0[k] * np.exp(rng.uniform(-np.log(radius), np.log(radius))))
-                       for k in SEARCH_SPACE})
-        else:
-            frac = (i - n_random) / max(1, budget - n_random)
-            sigma = 0.5 - 0.35 * frac
-            parents = sorted(population, key=lambda t: -t[0])[:4]
-            px = parents[int(rng.integers(len(parents)))][2]
-            x = _clip({k: float(v * np.exp(sigma * rng.standard_normal())) for k, v in px.items()})
-        population.append((evaluate(x, seeds, tag), tag, x))
-    ranked = sorted(population, key=lambda t: -t[0])[:n_confirm]
-    confirmed = []
-    for score, tag, x in ranked:
-        full = evaluate(x, tuple(seeds) + tuple(confirm_seeds), tag)
-        confirmed.append((full, tag, x))
-        log(f"confirm {tag}: search {score:.4f}, over {len(seeds) + len(confirm_seeds)} seeds {full:.4f}")
+    with stack:
+        # candidates are generated deterministically from search_seed, so a resumed
+        # search regenerates the same ones and finds them in the log by tag
+        rng = np.random.default_rng(search_seed)
+        population: list[tuple[float, str, dict]] = []
+        x0 = _clip(_from_params(base_p))
+        population.append((evaluate(x0, seeds, "c0000"), "c0000", x0))
+        for i in range(1, budget):
+            tag = f"c{i:04d}"
+            if i <= n_random:
+                x = _clip({k: float(x0[k] * np.exp(rng.uniform(-np.log(radius), np.log(radius))))
+                           for k in SEARCH_SPACE})
+            else:
+                frac = (i - n_random) / max(1, budget - n_random)
+                sigma = 0.5 - 0.35 * frac
+                parents = sorted(population, key=lambda t: -t[0])[:4]
+                px = parents[int(rng.integers(len(parents)))][2]
+                x = _clip({k: float(v * np.exp(sigma * rng.standard_normal())) for k, v in px.items()})
+            population.append((evaluate(x, seeds, tag), tag, x))
+        ranked = sorted(population, key=lambda t: -t[0])[:n_confirm]
+        confirmed = []
+        for score, tag, x in ranked:
+            full = evaluate(x, tuple(seeds) + tuple(confirm_seeds), tag)
+            confirmed.append((full, tag, x))
+            log(f"confirm {tag}: search {score:.4f}, over {len(seeds) + len(confirm_seeds)} seeds {full:.4f}")
     best_score, best_tag, best_x = max(confirmed, key=lambda t: t[0])
     best = _to_params(base_p, best_x)
     summary = {
@@ -1417,12 +1407,12 @@ def plot_search(search_dir: str | os.PathLike, out_dir: str | os.PathLike | None
         ncol = 4
         fig, axes = plt.subplots(-(-len(names) // ncol), ncol, figsize=(9.0, 2.2 * -(-len(names) // ncol)),
                                  sharey=True, squeeze=False)
+        base = next((r for r in rows if r["tag"] == "c0000"), None)
         for ax, name in zip(axes.flat, names):
             v = np.array([r["x"][name] for r in rows])
             ax.scatter(v, score, s=9, alpha=0.7, lw=0)
-            base = [r for r in rows if r["tag"] == "c0000"]
-            if base:
-                ax.scatter([base[0]["x"][name]], [base[0]["mean"] * 100], s=40, marker="*",
+            if base is not None:
+                ax.scatter([base["x"][name]], [base["mean"] * 100], s=40, marker="*",
                            color="C3", label="base preset", zorder=3)
             ax.set_xscale("log")
             ax.xaxis.set_minor_formatter(NullFormatter())
@@ -1544,7 +1534,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"sleep-snn incremental: {exc}", file=sys.stderr)
             return 2
         if not args.no_plot:
-            for path in plot_search(out, seeds=[int(s) for s in args.tune_seeds.split(",")]):
+            for path in plot_search(out, seeds=summary["seeds"]):
                 print(f"wrote {path}")
         print(json.dumps(_jsonable(summary["best"]), indent=1))
         return 0
