@@ -31,12 +31,23 @@ units without rescaling and test mode multiplies hidden activations by
 units by ``1 - p``; evaluation is the identity), so a torch network's
 evaluation-mode activations are already the expected activations, i.e. they
 play the role of the authors' test-mode activations. :func:`from_torch`
-therefore computes activations in evaluation mode (``Dropout`` = identity)
-and applies no extra 0.75 factor. (A MATLAB-trained network with weights
-``W`` and a torch-trained network with weights ``W / 0.75`` after each
-dropout layer compute the same function; the torch network's maximum
-*weight* is then larger by 1/0.75, which only matters when the weight term
-wins the ``max`` in ``lambda_l``.)
+computes activations in evaluation mode:
+
+* ``nn.Dropout`` with ``dropout="inverted"`` (default, a torch-trained model):
+  the identity, no extra factor;
+* ``nn.Dropout`` with ``dropout="non-inverted"`` (weights trained with the
+  authors' convention, loaded into a plain torch model): ``x * (1 - p)``, as
+  the authors' test mode;
+* :class:`bridge.conventions.AuthorsDropout`: its own evaluation, ``x * (1 - p)``.
+
+Getting this wrong changes ``alpha`` for every layer after a dropout layer:
+the activations, and so ``lambda_l``, are ``1 / (1 - p)`` too large per
+dropout layer, and through ``applied_l = lambda_l / p_{l-1}`` the error does
+not cancel layer by layer. A network trained with the torch convention and
+one trained with the authors' compute the same function with weights that
+differ by ``1 - p`` after each dropout layer, so their sleeps differ too (the
+gate ``g(w)`` sees other weights); :mod:`bridge.conventions` has the
+authors' modules for a faithful reproduction.
 
 This module is pure numpy/torch (no Brian2 import).
 """
@@ -51,11 +62,19 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["ConversionError", "SpikingSpec", "from_torch", "to_torch", "linear_layers",
-           "spec_with_weights"]
+from .conventions import AuthorsDropout, StraightThroughReLU
 
+__all__ = ["ConversionError", "DeadLayerError", "SpikingSpec", "from_torch", "to_torch", "linear_layers",
+           "spec_with_weights", "DROPOUT_CONVENTIONS"]
+
+#: Activation modules that :func:`from_torch` converts into spiking units (ReLU forward).
+RELU_LAYERS = (nn.ReLU, StraightThroughReLU)
+#: Dropout modules (scaled or not at evaluation, see the module docstring).
+DROPOUT_LAYERS = (nn.Dropout, AuthorsDropout)
 #: Layer types that :func:`from_torch` accepts.
-SUPPORTED_LAYERS = (nn.Linear, nn.ReLU, nn.Dropout, nn.Flatten)
+SUPPORTED_LAYERS = (nn.Linear, nn.Flatten) + RELU_LAYERS + DROPOUT_LAYERS
+#: Values of ``from_torch(dropout=...)``: how ``nn.Dropout`` was trained.
+DROPOUT_CONVENTIONS = ("inverted", "non-inverted")
 
 
 class ConversionError(ValueError):
@@ -63,6 +82,14 @@ class ConversionError(ValueError):
 
     The message names the offending layer (its class), its position in the
     flattened sequence of layers and the reason.
+    """
+
+
+class DeadLayerError(ConversionError):
+    """A layer has no positive weight and no positive activation on the calibration data.
+
+    Nothing can spike there and the normalisation factor would be 0 (the
+    authors' code divides by zero). Raised by :func:`from_torch`.
     """
 
 
@@ -212,7 +239,7 @@ def _check_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
             if bad:
                 raise ConversionError(f"{where}: weight contains {bad} NaN/inf value(s)")
             linear_positions.append(pos)
-        elif isinstance(m, (nn.ReLU, nn.Dropout, nn.Flatten)):
+        elif isinstance(m, SUPPORTED_LAYERS):
             continue
         elif isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
             raise ConversionError(
@@ -230,13 +257,14 @@ def _check_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
         else:
             raise ConversionError(
                 f"{where}: layer type {type(m).__name__} is not supported; allowed are "
-                "Linear(bias=False), ReLU, Dropout, Flatten")
+                "Linear(bias=False), ReLU, Dropout, Flatten (and bridge.conventions' "
+                "AuthorsDropout, StraightThroughReLU)")
     if not linear_positions:
         raise ConversionError(f"model {type(model).__name__} has no Linear layer")
     # Every hidden Linear must be followed by a ReLU before the next Linear.
     for a, b in zip(linear_positions[:-1], linear_positions[1:]):
         between = [m for _, m in layers[a + 1:b]]
-        if not any(isinstance(m, nn.ReLU) for m in between):
+        if not any(isinstance(m, RELU_LAYERS) for m in between):
             name, m = layers[a]
             raise ConversionError(
                 f"{_describe(a, name, m)}: hidden Linear is not followed by a ReLU before the "
@@ -287,20 +315,23 @@ def _as_calibration(calibration_images: Any, n_in: int, first: str) -> torch.Ten
     return x
 
 
-def _layer_activations(layers: list[tuple[str, nn.Module]], x: torch.Tensor) -> torch.Tensor:
-    """Apply the layers in evaluation mode (Dropout = identity)."""
+def _layer_activations(layers: list[tuple[str, nn.Module]], x: torch.Tensor,
+                       dropout: str = "inverted") -> torch.Tensor:
+    """Apply the layers in evaluation mode (see the module docstring for dropout)."""
     for _, m in layers:
         if isinstance(m, nn.Linear):
             x = torch.nn.functional.linear(x, m.weight.detach().to("cpu"))
-        elif isinstance(m, nn.ReLU):
+        elif isinstance(m, RELU_LAYERS):
             x = torch.relu(x)
-        # Dropout: identity in eval mode; Flatten: x is already (n, features)
+        elif isinstance(m, AuthorsDropout) or (isinstance(m, nn.Dropout) and dropout == "non-inverted"):
+            x = x * (1.0 - m.p)
+        # inverted nn.Dropout: identity in eval mode; Flatten: x is already (n, features)
     return x
 
 
 def from_torch(model: nn.Module, calibration_images: Any, percentile: float = 100.0,
                alpha_scale: float = 1.0, beta: Sequence[float] | None = None,
-               batch_size: int = 4096) -> SpikingSpec:
+               batch_size: int = 4096, *, dropout: str = "inverted") -> SpikingSpec:
     """Convert a bias-free ReLU MLP into a :class:`SpikingSpec`.
 
     Parameters
@@ -308,7 +339,9 @@ def from_torch(model: nn.Module, calibration_images: Any, percentile: float = 10
     model : torch.nn.Module
         An ``nn.Sequential`` (or a module whose children, in order, are the
         layers; nested ``nn.Sequential`` are expanded) made only of
-        ``Linear(bias=False)``, ``ReLU``, ``Dropout`` and ``Flatten``, with a
+        ``Linear(bias=False)``, ``ReLU``, ``Dropout`` and ``Flatten`` (or the
+        authors' :class:`~bridge.conventions.AuthorsDropout` and
+        :class:`~bridge.conventions.StraightThroughReLU`), with a
         ReLU after every hidden Linear (the output ReLU is optional). Weights
         must be float32 and finite. The model is not modified (its train/eval
         mode is restored).
@@ -327,6 +360,12 @@ def from_torch(model: nn.Module, calibration_images: Any, percentile: float = 10
         Per-layer threshold factors (> 0); 1.0 each if not given.
     batch_size : int
         Calibration images processed per forward pass (memory bound only).
+    dropout : {"inverted", "non-inverted"}
+        How the model's ``nn.Dropout`` layers were trained: ``"inverted"``
+        (PyTorch's convention; evaluation is the identity) or
+        ``"non-inverted"`` (the SRC authors' convention; evaluation multiplies
+        by ``1 - p``). :class:`~bridge.conventions.AuthorsDropout` always
+        scales. See the module docstring for why it matters.
 
     Returns
     -------
@@ -349,6 +388,8 @@ def from_torch(model: nn.Module, calibration_images: Any, percentile: float = 10
     alpha_scale = float(alpha_scale)
     if not (np.isfinite(alpha_scale) and alpha_scale > 0):
         raise ValueError(f"alpha_scale={alpha_scale!r} must be finite and > 0")
+    if dropout not in DROPOUT_CONVENTIONS:
+        raise ValueError(f"dropout={dropout!r}: must be one of {DROPOUT_CONVENTIONS}")
     layers = _check_layers(model)
     lin_pos = [p for p, (_, m) in enumerate(layers) if isinstance(m, nn.Linear)]
     linears = [layers[p][1] for p in lin_pos]
@@ -373,7 +414,7 @@ def from_torch(model: nn.Module, calibration_images: Any, percentile: float = 10
         for start in range(0, x.shape[0], int(batch_size)):
             a = x[start:start + int(batch_size)]
             for k, seg in enumerate(segments):
-                a = _layer_activations(seg, a)
+                a = _layer_activations(seg, a, dropout)
                 pos_a = a[a > 0]
                 if pos_a.numel():
                     maxima[k] = max(maxima[k], float(pos_a.max()))
@@ -392,7 +433,7 @@ def from_torch(model: nn.Module, calibration_images: Any, percentile: float = 10
         lam = max(w_max, act)
         if not lam > 0:
             p = lin_pos[k]
-            raise ConversionError(
+            raise DeadLayerError(
                 f"{_describe(p, layers[p][0], lin)}: no positive weight and no positive activation on "
                 "the calibration data; the normalisation factor would be 0")
         applied = lam / previous
@@ -426,7 +467,7 @@ def _check_forward_order(model: nn.Module, layers: list[tuple[str, nn.Module]], 
     finally:
         for m, mode in modes.items():
             m.training = mode
-    ref = _layer_activations(layers, x)
+    ref = _layer_activations(layers, x)  # what forward computes: nn.Dropout is the identity in eval
     if out.shape != ref.shape or not torch.allclose(out, ref, rtol=1e-4, atol=1e-6):
         raise ConversionError(
             f"{type(model).__name__}.forward does not apply its children in registration order; "

@@ -74,6 +74,8 @@ from torch import nn
 
 from .convert import SpikingSpec, from_torch, spec_with_weights, to_torch
 from .presets import SRCParams
+from .rule import gate
+from .src_torch import DTYPES as _DTYPES, run_torch as _run_torch
 
 __all__ = [
     "BACKENDS",
@@ -94,8 +96,6 @@ DEVICES = ("cpu", "cuda")
 #: Steps per generated input chunk (fixed, so that a seed gives the same raster
 #: whatever the consumer).
 RASTER_CHUNK = 1000
-
-_DTYPES = {"float32": (np.float32, torch.float32), "float64": (np.float64, torch.float64)}
 
 
 # --------------------------------------------------------------------------
@@ -211,23 +211,6 @@ def _weight_change(before: Sequence[np.ndarray], after: Sequence[np.ndarray]) ->
 # --------------------------------------------------------------------------
 # Input
 # --------------------------------------------------------------------------
-def gate(w: Any, g_scale: float = 0.001) -> Any:
-    """The plasticity gate ``g(w) = 2 * (1 - 1 / (1 + exp(-w / g_scale)))``.
-
-    Works on numpy arrays and torch tensors (same dtype out). About 2 for
-    ``w << 0``, 1 at 0, about 0 for ``w >> g_scale``; overflow of ``exp`` for
-    very negative ``w`` gives exactly 2 (no NaN).
-    """
-    if isinstance(w, torch.Tensor):
-        e = torch.exp(w / (-g_scale))
-        return 2.0 * (1.0 - 1.0 / (1.0 + e))
-    with np.errstate(over="ignore"):
-        w = np.asarray(w)
-        e = np.exp(w / w.dtype.type(-g_scale)) if w.dtype.kind == "f" else np.exp(-w / g_scale)
-        one = e.dtype.type(1.0)
-        return e.dtype.type(2.0) * (one - one / (one + e))
-
-
 def mean_image(images_or_mean: Any, n_in: int) -> tuple[np.ndarray, Any]:
     """Split ``images_or_mean`` into the mean image and the calibration images.
 
@@ -352,101 +335,6 @@ def _given_raster_chunks(raster: np.ndarray, chunk: int = RASTER_CHUNK) -> Itera
 
 
 # --------------------------------------------------------------------------
-# Torch backend
-# --------------------------------------------------------------------------
-def _run_torch(weights: Sequence[np.ndarray], alpha: Sequence[float], thresholds: Sequence[float],
-               params: SRCParams, chunks: Iterator[np.ndarray], device: str, dtype: str,
-               mode: str) -> tuple[list[np.ndarray], np.ndarray]:
-    """Simulate SRC with torch; return the final weights (run dtype) and spike counts."""
-    _, tdtype = _DTYPES[dtype]
-    dev = torch.device(device)
-    # transposed weights (n_in, n_out): the impulse gathers contiguous rows
-    wts = [torch.tensor(np.ascontiguousarray(w.T), dtype=tdtype, device=dev) for w in weights]
-    sizes = [weights[0].shape[1]] + [w.shape[0] for w in weights]
-    with torch.no_grad():
-        if mode == "sparse":
-            counts = _torch_sparse(wts, sizes, alpha, thresholds, params, chunks, dev, tdtype)
-        else:
-            counts = _torch_dense(wts, sizes, alpha, thresholds, params, chunks, dev, tdtype)
-    return [w.T.contiguous().cpu().numpy() for w in wts], counts
-
-
-def _torch_sparse(wts, sizes, alpha, thresholds, params, chunks, dev, tdtype) -> np.ndarray:
-    n_layers = len(wts)
-    decay = float(params.decay)
-    inc, dec, gs = float(params.inc), float(params.dec), float(params.g_scale)
-    v_all = torch.zeros(sum(sizes[1:]), dtype=tdtype, device=dev)
-    vs = list(torch.split(v_all, sizes[1:]))
-    premask = [torch.zeros(n, dtype=torch.bool, device=dev) for n in sizes[:-1]]
-    counts = [0] * (n_layers + 1)
-    layers = list(zip(wts, vs, alpha, thresholds, premask))
-    do_decay = decay != 1.0
-    for chunk in chunks:
-        c = chunk.shape[0]
-        t_idx, cols = np.nonzero(chunk)
-        per_step = np.bincount(t_idx, minlength=c).tolist()
-        idx = torch.split(torch.from_numpy(cols.astype(np.int64)).to(dev), per_step)
-        counts[0] += int(cols.size)
-        for t in range(c):
-            if do_decay:
-                v_all.mul_(decay)
-            pre, n_pre = idx[t], per_step[t]
-            for l, (wt, v, a, th, pmask) in enumerate(layers):
-                if n_pre == 0:
-                    break  # no input: this and deeper layers only decay
-                imp = wt.index_select(0, pre).sum(0)
-                v.add_(imp.mul_(a))
-                post = torch.nonzero(v >= th).squeeze(1)
-                n_post = post.numel()
-                if n_post:
-                    v.index_fill_(0, post, 0.0)
-                    counts[l + 1] += n_post
-                    # plasticity on the incoming weights of the spiking neurons
-                    cols_w = wt.index_select(1, post)  # (n_pre_layer, n_post)
-                    g = torch.exp(cols_w / (-gs)).add_(1.0).reciprocal_()
-                    g = torch.rsub(g, 1.0).mul_(2.0)
-                    pmask.index_fill_(0, pre, True)
-                    new = torch.where(pmask.unsqueeze(1), cols_w + g * inc, cols_w - g * dec)
-                    pmask.index_fill_(0, pre, False)
-                    wt.index_copy_(1, post, new)
-                pre, n_pre = post, n_post
-    return np.asarray(counts, dtype=np.int64)
-
-
-def _torch_dense(wts, sizes, alpha, thresholds, params, chunks, dev, tdtype) -> np.ndarray:
-    """Host-synchronisation-free formulation (for GPUs): every op is dense."""
-    n_layers = len(wts)
-    decay = float(params.decay)
-    inc, dec, gs = float(params.inc), float(params.dec), float(params.g_scale)
-    v_all = torch.zeros(sum(sizes[1:]), dtype=tdtype, device=dev)
-    vs = list(torch.split(v_all, sizes[1:]))
-    counts = torch.zeros(n_layers + 1, dtype=torch.float64, device=dev)
-    layer_counts = [counts[l + 1] for l in range(n_layers)]
-    for chunk in chunks:
-        s_chunk = torch.tensor(chunk, dtype=torch.bool, device=dev)  # copy: chunk may be read-only
-        counts[0] += s_chunk.sum(dtype=torch.float64)
-        s_chunk_f = s_chunk.to(tdtype)
-        for t in range(chunk.shape[0]):
-            if decay != 1.0:
-                v_all.mul_(decay)
-            s_b, s_f = s_chunk[t], s_chunk_f[t]
-            for l in range(n_layers):
-                wt, v = wts[l], vs[l]
-                imp = s_f @ wt
-                v.add_(imp.mul_(alpha[l]))
-                spk = v >= thresholds[l]
-                v.masked_fill_(spk, 0.0)
-                spk_f = spk.to(tdtype)
-                g = torch.exp(wt / (-gs)).add_(1.0).reciprocal_()
-                g = torch.rsub(g, 1.0).mul_(2.0)
-                dw = torch.where(s_b.unsqueeze(1), g * inc, g * (-dec))
-                wt.add_(dw.mul_(spk_f.unsqueeze(0)))
-                layer_counts[l].add_(spk_f.sum(dtype=torch.float64))
-                s_b, s_f = spk, spk_f
-    return np.rint(counts.cpu().numpy()).astype(np.int64)
-
-
-# --------------------------------------------------------------------------
 # Entry point
 # --------------------------------------------------------------------------
 def _check_raster(raster: Any, n_in: int, steps: int) -> np.ndarray:
@@ -469,7 +357,7 @@ def sleep(model: nn.Module | SpikingSpec, images_or_mean: Any, params: SRCParams
           seed: int | None = None, brian2_backend: str = "cpp_standalone",
           calibration_images: Any = None, *, dtype: str = "float32",
           torch_mode: str = "auto", build_directory: Any = None,
-          percentile: float = 100.0) -> SleepResult:
+          percentile: float = 100.0, dropout: str = "inverted") -> SleepResult:
     """Run one SRC sleep phase on a bias-free ReLU MLP and write the weights back.
 
     Parameters
@@ -522,6 +410,10 @@ def sleep(model: nn.Module | SpikingSpec, images_or_mean: Any, params: SRCParams
         Brian2 regenerates and recompiles the project on every call.
     percentile : float
         Percentile of the activations used in the normalisation (100 = max).
+    dropout : {"inverted", "non-inverted"}
+        How the model's ``nn.Dropout`` layers were trained (see
+        :func:`bridge.convert.from_torch`): ``"non-inverted"`` for weights
+        trained with the SRC authors' convention.
 
     Returns
     -------
@@ -573,7 +465,7 @@ def sleep(model: nn.Module | SpikingSpec, images_or_mean: Any, params: SRCParams
             raise ValueError("images_or_mean is a mean image, so the normalisation needs calibration_images "
                              "(the training images); pass them, or pass the images instead of their mean")
         n_lin = len(linear_layers(model))
-        spec = from_torch(model, calib, percentile=percentile, alpha_scale=params.alpha_scale,
+        spec = from_torch(model, calib, percentile=percentile, alpha_scale=params.alpha_scale, dropout=dropout,
                           beta=params.beta_for(n_lin))
         torch_model = model
     n_in = spec.layer_sizes[0]

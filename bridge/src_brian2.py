@@ -13,9 +13,9 @@ This module builds the same network out of Brian2 objects:
 * pathway ``l`` is a ``Synapses`` object with weight ``w`` (ANN units) and
   ``lastpre``, the time step of the last presynaptic spike; ``on_pre`` adds
   ``w`` to ``I_post`` and stamps ``lastpre``; ``on_post`` applies the SRC
-  rule to all incoming synapses of the spiking neuron, using
-  ``lastpre == t_in_timesteps`` to know whether the pre neuron spiked in the
-  same step;
+  rule (:data:`bridge.rule.BRIAN2_ON_POST`) to all incoming synapses of the
+  spiking neuron, using ``lastpre == t_in_timesteps`` to know whether the pre
+  neuron spiked in the same step;
 * a ``run_regularly`` per layer computes ``v = decay*v + alpha_l*I; I = 0``.
 
 Scheduling: everything that must happen within one step is put in the
@@ -52,6 +52,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from .presets import SRCParams
+from .rule import BRIAN2_ON_POST, BRIAN2_ON_PRE
 
 __all__ = ["Brian2Run", "run_brian2", "BRIAN2_BACKENDS"]
 
@@ -181,10 +182,7 @@ def run_brian2(weights: Sequence[np.ndarray], alpha: Sequence[float], thresholds
                 grp.thresholder["spike"].order = 4 * lay - 1
                 syn = Synapses(
                     prev, grp, model="w : 1\nlastpre : integer",
-                    on_pre="I_post += w\nlastpre = t_in_timesteps",
-                    on_post=("gw = 2*(1 - 1/(1 + exp(-w/g_scale)))\n"
-                             "w = w + gw*(inc*int(lastpre == t_in_timesteps)"
-                             " - dec*int(lastpre != t_in_timesteps))"),
+                    on_pre=BRIAN2_ON_PRE, on_post=BRIAN2_ON_POST,
                     dt=dt, namespace={"inc": const(params.inc), "dec": const(params.dec),
                                       "g_scale": const(params.g_scale)},
                     name=f"src_syn{lay}")

@@ -1,7 +1,7 @@
 """The ``sleep-snn`` command.
 
-Each sub-command lives in its own scenario module with a ``main(argv)``
-function; this file only dispatches, so ``sleep-snn --help`` stays fast (no
+Each sub-command lives in its own module of :mod:`scenarios.commands` with a
+``main(argv)`` function; this file only dispatches, so ``sleep-snn --help`` stays fast (no
 Brian2 or torch import until a sub-command runs).
 """
 
@@ -12,16 +12,16 @@ import sys
 
 #: sub-command -> (module, one-line description)
 COMMANDS = {
-    "quickstart": ("scenarios.quickstart", "short demo: E/I network with and without sleep, and SRC"),
-    "ei": ("scenarios.ei_run", "train the Brian2 E/I network with STDP (optionally with sleep) and read it out"),
-    "scan": ("scenarios.scan", "sleep-ratio x seed x parameter scan on Dask (resumable)"),
-    "figures": ("scenarios.figures", "make the figures from saved results"),
-    "incremental": ("scenarios.incremental", "class-incremental MLP learning with Sleep Replay Consolidation"),
-    "patches": ("scenarios.patches", "the patches toy task: forgetting vs overlap, with SRC"),
-    "robustness": ("scenarios.robustness", "accuracy and sharpness under distortions: SRC, SAM, GNP"),
-    "plasticity": ("scenarios.plasticity", "loss of plasticity over task sequences: SGD, SAM, GNP, SRC"),
-    "sgsnn": ("scenarios.sgsnn", "surrogate-gradient SNN with the same sleep intervention"),
-    "bench": ("scenarios.bench", "benchmarks: bench ei | scan | src | hessian"),
+    "quickstart": ("scenarios.commands.quickstart", "short demo: E/I network with and without sleep, and SRC"),
+    "ei": ("scenarios.commands.ei", "train the Brian2 E/I network with STDP (optionally with sleep) and read it out"),
+    "scan": ("scenarios.commands.scan", "sleep-ratio x seed x parameter scan on Dask (resumable)"),
+    "figures": ("scenarios.commands.figures", "make the figures from saved results"),
+    "incremental": ("scenarios.commands.incremental", "class-incremental MLP learning with Sleep Replay Consolidation"),
+    "patches": ("scenarios.commands.patches", "the patches toy task: forgetting vs overlap, with SRC"),
+    "robustness": ("scenarios.commands.robustness", "accuracy and sharpness under distortions: SRC, SAM, GNP"),
+    "plasticity": ("scenarios.commands.plasticity", "loss of plasticity over task sequences: SGD, SAM, GNP, SRC"),
+    "sgsnn": ("scenarios.commands.sgsnn", "surrogate-gradient SNN with the same sleep intervention"),
+    "bench": ("scenarios.commands.bench", "benchmarks: bench ei | scan | src | hessian"),
 }
 
 

@@ -1,0 +1,599 @@
+"""Bias-free ReLU MLPs and their training, as in Sleep Replay Consolidation.
+
+The network, loss and optimiser follow the authors' code of Tadros et al.
+(2022), *Sleep-like unsupervised replay reduces catastrophic forgetting in
+artificial neural networks*, Nat. Commun. 13:7742 (see ``REFERENCE.md`` A):
+784-1200-1200-10, no biases, ReLU after every layer including the output,
+weights ~ U(-0.01, 0.01), squared-error loss on one-hot targets, SGD with
+learning rate 0.1 and momentum 0.5, dropout 0.25 on the hidden layers, batches
+of 100, 2 epochs per task; the momentum buffer is never reset (it carries
+across tasks and through sleep).
+
+Two sharpness-aware alternatives to plain SGD are available for the plasticity
+and robustness studies (seed 003: SAM and GNP in class-/domain-incremental
+MNIST):
+
+* **SAM**, sharpness-aware minimisation (Foret, Kleiner, Mobahi & Neyshabur,
+  ICLR 2021): the gradient is taken at the worst-case point
+  ``θ + ρ·g/‖g‖₂`` of the first-order ascent step and applied at ``θ``.
+* **GNP**, gradient-norm penalty (Zhao, Zhang & Hu, ICML 2022, in the squared
+  form used by seed 003): minimise ``L(θ) + c·‖∇L(θ)‖₂²``. The gradient of the
+  penalty is computed *exactly* by double back-propagation
+  (``create_graph=True``), not by the finite-difference approximation of Zhao
+  et al.
+
+Differences from the authors' MATLAB code, on purpose
+-----------------------------------------------------
+* Dropout is ``torch.nn.Dropout`` (inverted dropout: activations are scaled by
+  ``1/(1-p)`` at training time and left alone at test time). The MATLAB code
+  scales by ``1-p`` at test time instead. Both give the same expected
+  activations; for a bias-free ReLU network the two parametrisations differ by
+  a per-layer positive scale, which the data-based normalisation of the
+  ANN→SNN conversion removes. Learning dynamics differ slightly (the
+  gradients of the inverted form are ``1/(1-p)`` larger on dropped-out layers).
+* The last minibatch of an epoch may be smaller than ``batch_size`` (the MATLAB
+  code requires the set size to be a multiple of it; 5000/100 is).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from scenarios.runs.seeds import derived_seed
+
+__all__ = [
+    "DEFAULT_TASKS",
+    "make_mlp",
+    "squared_error",
+    "loss_function",
+    "TrainConfig",
+    "Trainer",
+    "task_splits",
+    "first_n_per_task",
+    "rehearsal_indices",
+    "pixel_permutation",
+    "permute_pixels",
+]
+
+#: The class-incremental split of Tadros et al. (2022): digit pairs in order.
+DEFAULT_TASKS: tuple[tuple[int, ...], ...] = ((0, 1), (2, 3), (4, 5), (6, 7), (8, 9))
+
+_ALLOWED_INITS = ("uniform", "kaiming")
+_ALLOWED_LOSSES = ("mse", "ce")
+_ALLOWED_OPTIMIZERS = ("sgd", "sam", "gnp")
+
+
+# --------------------------------------------------------------------------- model
+def make_mlp(
+    sizes: Sequence[int] = (784, 1200, 1200, 10),
+    dropout: float = 0.25,
+    init: str = "uniform",
+    init_scale: float = 0.01,
+    relu_output: bool = True,
+    seed: int = 0,
+) -> nn.Sequential:
+    """Build a bias-free ReLU MLP that the ANN→SNN converter accepts.
+
+    Layout: ``Flatten``, then for each hidden layer ``Linear(bias=False)``,
+    ``ReLU`` and (if ``dropout > 0``) ``Dropout``; then the output
+    ``Linear(bias=False)`` followed by ``ReLU`` if ``relu_output``. No other
+    module types are used.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer widths, input first (at least two entries, all positive).
+    dropout : float
+        Dropout probability after each hidden ReLU, ``0 <= dropout < 1``;
+        ``0`` adds no ``Dropout`` module.
+    init : {"uniform", "kaiming"}
+        ``"uniform"``: weights ~ U(-init_scale, init_scale) as in the authors'
+        code. ``"kaiming"``: He-uniform, U(-b, b) with ``b = sqrt(6/fan_in)``
+        (``init_scale`` is ignored).
+    init_scale : float
+        Half-width of the uniform initialisation, ``> 0``.
+    relu_output : bool
+        Put a ``ReLU`` after the output layer (the authors' network does).
+    seed : int
+        Seed of the ``torch.Generator`` used for the initial weights; the
+        global torch RNG state is left as it was.
+
+    Returns
+    -------
+    torch.nn.Sequential
+        The model, on the CPU, in training mode, float32.
+    """
+    sizes = tuple(sizes)
+    if len(sizes) < 2 or any(not isinstance(s, (int, np.integer)) or s < 1 for s in sizes):
+        raise ValueError(f"sizes={sizes!r}: need at least two positive integer layer widths")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout={dropout!r}: must satisfy 0 <= dropout < 1")
+    if init not in _ALLOWED_INITS:
+        raise ValueError(f"init={init!r}: must be one of {_ALLOWED_INITS}")
+    if not (init_scale > 0 and math.isfinite(init_scale)):
+        raise ValueError(f"init_scale={init_scale!r}: must be a finite number > 0")
+
+    gen = torch.Generator().manual_seed(int(seed))
+    layers: list[nn.Module] = [nn.Flatten()]
+    n_layers = len(sizes) - 1
+    for i in range(n_layers):
+        with torch.random.fork_rng(devices=[]):  # nn.Linear's default init draws from the global RNG
+            lin = nn.Linear(int(sizes[i]), int(sizes[i + 1]), bias=False)
+        with torch.no_grad():
+            bound = init_scale if init == "uniform" else math.sqrt(6.0 / sizes[i])
+            lin.weight.uniform_(-bound, bound, generator=gen)
+        layers.append(lin)
+        if i < n_layers - 1:
+            layers.append(nn.ReLU())
+            if dropout > 0:
+                layers.append(nn.Dropout(p=float(dropout)))
+        elif relu_output:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+# --------------------------------------------------------------------------- losses
+def squared_error(outputs: torch.Tensor, labels: torch.Tensor, n_classes: int | None = None) -> torch.Tensor:
+    """Squared error on one-hot targets, normalised as in the authors' code.
+
+    ``L = (1/B) · Σ_b ½ · Σ_k (out[b, k] − onehot[b, k])²`` — the mean over the
+    batch of half the summed squared error (DeepLearnToolbox ``nnff``:
+    ``1/2 * sum(sum(e.^2)) / m``).
+
+    Parameters
+    ----------
+    outputs : torch.Tensor, shape (B, K)
+        Network outputs.
+    labels : torch.Tensor, shape (B,)
+        Integer class labels in ``[0, K)``.
+    n_classes : int, optional
+        Number of classes ``K``; defaults to ``outputs.shape[1]`` and must equal it.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss.
+    """
+    k = outputs.shape[1] if n_classes is None else int(n_classes)
+    if outputs.shape[1] != k:
+        raise ValueError(f"n_classes={k} but the model has {outputs.shape[1]} outputs")
+    target = F.one_hot(labels.long(), k).to(outputs.dtype)
+    return 0.5 * ((outputs - target) ** 2).sum(dim=1).mean()
+
+
+def loss_function(name: str, n_classes: int | None = None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Return ``loss(outputs, labels) -> scalar tensor`` for ``name``.
+
+    Parameters
+    ----------
+    name : {"mse", "ce"}
+        ``"mse"``: :func:`squared_error` (mean over the batch of
+        ``½·Σ_k (out_k − onehot_k)²``); ``"ce"``: mean cross-entropy of the
+        outputs taken as logits.
+    n_classes : int, optional
+        Number of classes, checked against the outputs.
+
+    Returns
+    -------
+    callable
+        The loss function; usable with :mod:`scenarios.ann.sharpness`.
+    """
+    if name == "mse":
+        return lambda outputs, labels: squared_error(outputs, labels, n_classes)
+    if name == "ce":
+        def _ce(outputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+            if n_classes is not None and outputs.shape[1] != n_classes:
+                raise ValueError(f"n_classes={n_classes} but the model has {outputs.shape[1]} outputs")
+            return F.cross_entropy(outputs, labels.long())
+        return _ce
+    raise ValueError(f"loss={name!r}: must be one of {_ALLOWED_LOSSES}")
+
+
+# --------------------------------------------------------------------------- config
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training hyper-parameters (defaults: Tadros et al. 2022).
+
+    Attributes
+    ----------
+    lr : float
+        SGD learning rate, ``> 0``.
+    momentum : float
+        SGD momentum, ``0 <= momentum < 1``. The buffer persists across
+        :meth:`Trainer.fit` calls.
+    epochs : int
+        Epochs per :meth:`Trainer.fit` call unless overridden, ``>= 1``.
+    batch_size : int
+        Minibatch size, ``>= 1``; the last batch of an epoch may be smaller.
+    loss : {"mse", "ce"}
+        Squared error on one-hot targets (see :func:`squared_error`) or
+        cross-entropy.
+    optimizer : {"sgd", "sam", "gnp"}
+        Plain SGD, SAM (Foret et al. 2021) or gradient-norm penalty; all three
+        apply their gradient through the same ``torch.optim.SGD`` with momentum.
+    sam_rho : float
+        SAM neighbourhood radius ρ, ``>= 0`` (``0`` is exactly SGD).
+    gnp_coef : float
+        GNP coefficient c in ``L + c·‖∇L‖²``, ``>= 0`` (``0`` is exactly SGD).
+    seed : int
+        Seed for shuffling and dropout, ``>= 0``.
+    device : str
+        Torch device, e.g. ``"cpu"`` or ``"cuda"``.
+    """
+
+    lr: float = 0.1
+    momentum: float = 0.5
+    epochs: int = 2
+    batch_size: int = 100
+    loss: str = "mse"
+    optimizer: str = "sgd"
+    sam_rho: float = 0.05
+    gnp_coef: float = 0.01
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        def real(name: str) -> float:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(value):
+                raise ValueError(f"TrainConfig.{name}={value!r}: must be a finite number")
+            return float(value)
+
+        def integer(name: str, minimum: int) -> None:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+                raise ValueError(f"TrainConfig.{name}={value!r}: must be an integer >= {minimum}")
+
+        if not real("lr") > 0:
+            raise ValueError(f"TrainConfig.lr={self.lr!r}: must be > 0")
+        if not 0.0 <= real("momentum") < 1.0:
+            raise ValueError(f"TrainConfig.momentum={self.momentum!r}: must satisfy 0 <= momentum < 1")
+        integer("epochs", 1)
+        integer("batch_size", 1)
+        integer("seed", 0)
+        if self.loss not in _ALLOWED_LOSSES:
+            raise ValueError(f"TrainConfig.loss={self.loss!r}: must be one of {_ALLOWED_LOSSES}")
+        if self.optimizer not in _ALLOWED_OPTIMIZERS:
+            raise ValueError(f"TrainConfig.optimizer={self.optimizer!r}: must be one of {_ALLOWED_OPTIMIZERS}")
+        if not real("sam_rho") >= 0:
+            raise ValueError(f"TrainConfig.sam_rho={self.sam_rho!r}: must be >= 0")
+        if not real("gnp_coef") >= 0:
+            raise ValueError(f"TrainConfig.gnp_coef={self.gnp_coef!r}: must be >= 0")
+        try:
+            torch.device(self.device)
+        except (RuntimeError, TypeError) as exc:
+            raise ValueError(f"TrainConfig.device={self.device!r}: not a torch device ({exc})") from None
+
+
+# --------------------------------------------------------------------------- trainer
+def _as_tensor(x, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    if isinstance(x, torch.Tensor):
+        return x.detach().to(device=device, dtype=dtype)
+    return torch.as_tensor(np.asarray(x), dtype=dtype, device=device)
+
+
+
+class Trainer:
+    """Minibatch training of a model with a persistent SGD-with-momentum optimiser.
+
+    The ``torch.optim.SGD`` optimiser (and so its momentum buffer) is created
+    once and kept for the life of the trainer: consecutive :meth:`fit` calls
+    (tasks) and any weight changes made in between (sleep) all see the same
+    buffer, as in the authors' code. Call :meth:`reset_momentum` to clear it.
+
+    Each :meth:`fit` call draws its shuffling order and dropout masks from
+    seeds derived from ``(config.seed, call number)``, inside
+    ``torch.random.fork_rng`` so the global torch RNG is left as it was:
+    the same model, config and sequence of calls give identical weights.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Model mapping a float32 batch (``(B, h, w)`` or ``(B, d)``) to ``(B, K)``
+        outputs; moved to ``config.device``.
+    config : TrainConfig, optional
+        Hyper-parameters (defaults: Tadros et al. 2022).
+    """
+
+    def __init__(self, model: nn.Module, config: TrainConfig | None = None) -> None:
+        self.config = config if config is not None else TrainConfig()
+        self.device = torch.device(self.config.device)
+        self.model = model.to(self.device)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        if not self.params:
+            raise ValueError("model has no trainable parameters")
+        self.optimizer = torch.optim.SGD(self.params, lr=self.config.lr, momentum=self.config.momentum)
+        self.n_fit_calls = 0
+
+    # ----------------------------------------------------------------- helpers
+    def loss_fn(self, n_classes: int | None = None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """The training loss as ``loss(outputs, labels)`` (see :func:`loss_function`)."""
+        return loss_function(self.config.loss, n_classes)
+
+    def reset_momentum(self) -> None:
+        """Clear the optimiser state (the momentum buffers)."""
+        self.optimizer.state.clear()
+
+    def _rng_state(self) -> tuple:
+        cuda = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+        return torch.get_rng_state(), cuda
+
+    def _set_rng_state(self, state: tuple) -> None:
+        torch.set_rng_state(state[0])
+        if state[1] is not None:
+            torch.cuda.set_rng_state(state[1], self.device)
+
+    def _step(self, xb: torch.Tensor, yb: torch.Tensor, loss_fn) -> float:
+        opt, params, cfg = self.optimizer, self.params, self.config
+        if cfg.optimizer == "sgd":
+            loss = loss_fn(self.model(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        elif cfg.optimizer == "sam":
+            # The ascent and descent passes use the same dropout masks: the RNG
+            # is rewound before the second forward pass, so SAM draws exactly
+            # the random numbers SGD would (and rho = 0 is SGD bit for bit).
+            rng = self._rng_state()
+            loss = loss_fn(self.model(xb), yb)
+            grads = torch.autograd.grad(loss, params)
+            norm = torch.sqrt(sum((g.double() ** 2).sum() for g in grads))
+            scale = cfg.sam_rho / (norm.item() + 1e-12)
+            saved = [p.detach().clone() for p in params]
+            with torch.no_grad():
+                for p, g in zip(params, grads):
+                    p.add_(g, alpha=scale)
+            self._set_rng_state(rng)
+            opt.zero_grad()
+            loss_fn(self.model(xb), yb).backward()
+            with torch.no_grad():
+                for p, s in zip(params, saved):
+                    p.copy_(s)
+            opt.step()
+        else:  # gnp, exact gradient of the penalty by double backprop
+            loss = loss_fn(self.model(xb), yb)
+            grads = torch.autograd.grad(loss, params, create_graph=True)
+            penalty = sum((g * g).sum() for g in grads)
+            opt.zero_grad()
+            (loss + cfg.gnp_coef * penalty).backward()
+            opt.step()
+        return float(loss.detach())
+
+    # ------------------------------------------------------------------ public
+    def fit(self, images, labels, n_classes: int, epochs: int | None = None) -> list[float]:
+        """Train on a data set for some epochs.
+
+        Parameters
+        ----------
+        images : array-like or torch.Tensor, shape (n, h, w) or (n, d)
+            Inputs, converted to float32.
+        labels : array-like or torch.Tensor, shape (n,)
+            Integer labels in ``[0, n_classes)``.
+        n_classes : int
+            Number of classes (width of the one-hot targets; must equal the
+            model's output width).
+        epochs : int, optional
+            Defaults to ``config.epochs``.
+
+        Returns
+        -------
+        list of float
+            Mean training loss (without the GNP penalty) per epoch, each batch
+            weighted by its size.
+        """
+        epochs = self.config.epochs if epochs is None else epochs
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
+            raise ValueError(f"epochs={epochs!r}: must be an integer >= 1")
+        x = _as_tensor(images, torch.float32, self.device)
+        y = _as_tensor(labels, torch.int64, self.device).reshape(-1)
+        n = x.shape[0]
+        if y.shape[0] != n:
+            raise ValueError(f"images has {n} samples but labels has {y.shape[0]}")
+        if n == 0:
+            raise ValueError("fit needs at least one sample")
+        if int(y.min()) < 0 or int(y.max()) >= n_classes:
+            raise ValueError(f"labels must lie in [0, n_classes={n_classes}); got [{int(y.min())}, {int(y.max())}]")
+        loss_fn = self.loss_fn(n_classes)
+
+        seed = derived_seed(self.config.seed, self.n_fit_calls)
+        self.n_fit_calls += 1
+        shuffle_gen = torch.Generator().manual_seed(seed)
+        devices = [self.device] if self.device.type == "cuda" else []
+        was_training = self.model.training
+        history: list[float] = []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(derived_seed(seed, 1))
+            self.model.train()
+            try:
+                for _ in range(epochs):
+                    order = torch.randperm(n, generator=shuffle_gen).to(self.device)
+                    total = 0.0
+                    for start in range(0, n, self.config.batch_size):
+                        idx = order[start:start + self.config.batch_size]
+                        total += self._step(x[idx], y[idx], loss_fn) * len(idx)
+                    history.append(total / n)
+            finally:
+                self.model.train(was_training)
+        return history
+
+    @torch.no_grad()
+    def outputs(self, images, batch_size: int = 10000) -> np.ndarray:
+        """Network outputs in eval mode (dropout off), shape ``(n, K)``, float32."""
+        x = _as_tensor(images, torch.float32, self.device)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            out = [self.model(x[i:i + batch_size]).cpu() for i in range(0, x.shape[0], batch_size)]
+        finally:
+            self.model.train(was_training)
+        return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
+
+    def predict(self, images, batch_size: int = 10000) -> np.ndarray:
+        """Predicted classes (argmax of the outputs, eval mode), int64 array of shape ``(n,)``."""
+        out = self.outputs(images, batch_size)
+        return out.argmax(axis=1).astype(np.int64) if out.size else np.zeros(0, np.int64)
+
+    def accuracy(self, images, labels) -> float:
+        """Fraction of correctly classified samples (eval mode)."""
+        labels = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels).reshape(-1)
+        if labels.size == 0:
+            raise ValueError("accuracy of an empty set is undefined")
+        return float(np.mean(self.predict(images) == labels))
+
+    @torch.no_grad()
+    def hidden_activations(self, images, layer: int, batch_size: int = 10000) -> np.ndarray:
+        """Activations after the ReLU of a layer, in eval mode.
+
+        Parameters
+        ----------
+        images : array-like or torch.Tensor
+            Inputs, ``(n, h, w)`` or ``(n, d)``.
+        layer : int
+            Index of the ``Linear`` layer (0 = first hidden layer; negative
+            indices count from the output). The returned activations are taken
+            after that layer's ``ReLU`` (if it has one) and before dropout.
+        batch_size : int
+            Evaluation chunk size.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n, width of that layer), float32
+        """
+        modules = list(self.model.children()) if isinstance(self.model, nn.Sequential) else None
+        if modules is None:
+            raise TypeError("hidden_activations needs an nn.Sequential model")
+        linear_pos = [i for i, m in enumerate(modules) if isinstance(m, nn.Linear)]
+        if not -len(linear_pos) <= layer < len(linear_pos):
+            raise ValueError(f"layer={layer}: the model has {len(linear_pos)} Linear layers")
+        stop = linear_pos[layer] + 1
+        if stop < len(modules) and isinstance(modules[stop], nn.ReLU):
+            stop += 1
+        head = nn.Sequential(*modules[:stop])
+        x = _as_tensor(images, torch.float32, self.device)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            out = [head(x[i:i + batch_size]).cpu() for i in range(0, x.shape[0], batch_size)]
+        finally:
+            self.model.train(was_training)
+        return torch.cat(out).numpy()
+
+
+# --------------------------------------------------------------------------- tasks
+def task_splits(labels, tasks: Sequence[Sequence[int]] = DEFAULT_TASKS) -> list[np.ndarray]:
+    """Indices of the samples of each task, in data-set order.
+
+    Parameters
+    ----------
+    labels : array-like of int, shape (n,)
+    tasks : sequence of sequences of int
+        Classes of each task; a class may not appear in two tasks.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        ``out[t]`` holds the (ascending, int64) indices whose label is in ``tasks[t]``.
+    """
+    labels = np.asarray(labels).reshape(-1)
+    seen: set[int] = set()
+    out = []
+    for t, classes in enumerate(tasks):
+        classes = [int(c) for c in classes]
+        if not classes:
+            raise ValueError(f"tasks[{t}] is empty")
+        overlap = seen.intersection(classes)
+        if overlap:
+            raise ValueError(f"tasks[{t}]={tuple(classes)} repeats classes {sorted(overlap)} of earlier tasks")
+        seen.update(classes)
+        out.append(np.flatnonzero(np.isin(labels, classes)).astype(np.int64))
+    return out
+
+
+def first_n_per_task(indices, n: int):
+    """Keep the first ``n`` indices of each task (the authors train on the first 5000).
+
+    Parameters
+    ----------
+    indices : numpy.ndarray or sequence of numpy.ndarray
+        One index array, or one per task (as from :func:`task_splits`).
+    n : int
+        How many to keep (``>= 0``); tasks with fewer keep all of theirs.
+
+    Returns
+    -------
+    numpy.ndarray or list of numpy.ndarray
+        Same structure as ``indices``.
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"n={n!r}: must be an integer >= 0")
+    if isinstance(indices, np.ndarray) and indices.ndim == 1:
+        return indices[:n].copy()
+    return [np.asarray(ix)[:n].copy() for ix in indices]
+
+
+def rehearsal_indices(previous_task_indices, fraction: float, seed: int) -> np.ndarray:
+    """A random subset of earlier tasks' samples to mix into the current task.
+
+    Parameters
+    ----------
+    previous_task_indices : numpy.ndarray or sequence of numpy.ndarray
+        Indices of the old tasks' samples (concatenated if a sequence).
+    fraction : float
+        Fraction of the old samples to draw, ``0 <= fraction <= 1``;
+        ``round(fraction * n_old)`` are drawn without replacement.
+    seed : int
+        Seed for ``numpy.random.default_rng``.
+
+    Returns
+    -------
+    numpy.ndarray of int64
+        The chosen indices, sorted ascending; empty for ``fraction = 0`` or no
+        old samples.
+    """
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.integer, np.floating)) or not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"fraction={fraction!r}: must satisfy 0 <= fraction <= 1")
+    if isinstance(previous_task_indices, np.ndarray):
+        pool = previous_task_indices.reshape(-1)
+    else:
+        parts = [np.asarray(ix).reshape(-1) for ix in previous_task_indices]
+        pool = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    pool = pool.astype(np.int64)
+    k = int(round(float(fraction) * pool.size))
+    if k == 0:
+        return np.zeros(0, np.int64)
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(pool, size=k, replace=False))
+
+
+def pixel_permutation(n_pixels: int, seed: int) -> np.ndarray:
+    """The pixel permutation used by :func:`permute_pixels` (``default_rng(seed).permutation``)."""
+    return np.random.default_rng(seed).permutation(int(n_pixels))
+
+
+def permute_pixels(images, seed: int) -> np.ndarray:
+    """Apply one fixed random pixel permutation to every image (permuted-MNIST tasks).
+
+    Parameters
+    ----------
+    images : array-like, shape (n, h, w) or (n, d)
+    seed : int
+        Seed of the permutation; the same seed permutes train and test alike.
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape and dtype as ``images``.
+    """
+    images = np.asarray(images)
+    if images.ndim < 2:
+        raise ValueError(f"images must have shape (n, ...) with at least 2 dims; got {images.shape}")
+    flat = images.reshape(images.shape[0], -1)
+    perm = pixel_permutation(flat.shape[1], seed)
+    return flat[:, perm].reshape(images.shape)

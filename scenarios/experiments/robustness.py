@@ -1,0 +1,832 @@
+"""Accuracy and loss-landscape sharpness under input distortions: SRC, SAM, GNP.
+
+The experiment of seed 000 (Chawda, Delanois, Krishnan & Bazhenov, *Sleep-like
+replay reduces loss-landscape sharpness to improve generalization*) on the
+784-1200-1200-10 MLP of Sleep Replay Consolidation (Tadros et al., Nat.
+Commun. 13:7742, 2022), with the two sharpness-aware optimisers of seed 003
+as further arms.
+
+Protocol, per trial ``t`` (seed ``s = seed + t``):
+
+1. Train the bias-free ReLU MLP (``scenarios.mlp.make_mlp``, weights
+   ~ U(-0.01, 0.01), seed ``s``) on clean training images of *all* classes
+   with the SRC protocol (REFERENCE.md A): SGD lr 0.1, momentum 0.5, batch
+   100, dropout 0.25 on the hidden layers, ``--epochs`` (2) epochs, loss
+   ``--loss`` (``mse``: squared error on one-hot targets with a ReLU output,
+   as the authors; ``ce``: cross-entropy of the ReLU outputs taken as
+   logits). This is the **baseline**.
+2. **SRC** = a copy of the baseline after one sleep phase
+   (:func:`bridge.src.sleep`) with the dataset's preset (``fashion`` for
+   Fashion-MNIST, ``mnist`` for MNIST and for the scikit-learn digits,
+   which are upsampled to 28×28 so that the preset's 11×11 input window
+   applies), ``--sleep-steps`` steps (default: the preset's 15000, the
+   authors' sleep length after the first task), input = the mean training
+   image, data-based normalisation on all training images, raster seed ``s``.
+3. **SAM** and **GNP**: the same initial weights and data order trained with
+   SAM (radius ``--sam-train-rho``) or the gradient-norm penalty
+   (coefficient ``--gnp-coef``) instead of plain SGD.
+4. For every distortion type and level (and the clean test set), each model's
+   accuracy on the whole (distorted) test set and its sharpness on the first
+   ``--sharpness-batch`` images of it, with the true labels and the training
+   loss, dropout off:
+
+   * ``sharpness_seed000``: seed 000's ``S(θ; ε)``, the spread (max − min) of
+     the loss at ``θ`` and ``θ ± ε·g/‖g‖`` (``--eps``);
+   * ``sharpness_sam``: ``max_{‖Δ‖≤ρ} L(θ+Δ) − L(θ)`` by ``--sam-steps``
+     steps of projected normalised-gradient ascent (``--rho``);
+   * ``hessian_top`` (with ``--hessian``): the top Hessian eigenvalue by power
+     iteration.
+
+   The noise of a distortion is drawn with seed ``s`` for every level and
+   every model (common random numbers, see :mod:`scenarios.ann.distortions`).
+
+Simulation, saving and plotting are separate: :func:`run` returns a
+JSON-ready dict, :func:`save` writes ``result.json`` and ``table.md``,
+:func:`plot` reads ``result.json`` and writes the figures (PNG and PDF):
+``figure1_curves`` (seed 000's Figure 1: accuracy and sharpness vs level per
+distortion; baseline solid, SRC dashed, SAM dotted, GNP dash-dot; mean over
+trials with ±1 sd bands) and ``figure2_averages`` (seed 000's Figure 2:
+averages over all distortion levels, bars with ±1 sd over trials).
+
+Usage::
+
+    sleep-snn robustness --dataset fashion --trials 3 --out results/robustness
+    python -m scenarios.experiments.robustness --quick --out /tmp/rob
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from scenarios.runs.results import MERGE_FREE, load_result, merge_results, save_result
+from scenarios.commands.common import add_run_arguments, given_options, parse_hidden, run_cli
+from scenarios.runs.config import check_at_least_one, check_choice, check_finite_nonnegative, config_to_json
+from scenarios.runs.stats import format_pct, format_stat, trial_stat
+from scenarios.figures.style import open_for_plot
+from scenarios.runs.results import package_versions
+
+__all__ = [
+    "MODELS",
+    "MEASURES",
+    "SRC_PRESET_FOR",
+    "RobustnessConfig",
+    "quick_config",
+    "parse_levels",
+    "run",
+    "summarize",
+    "table",
+    "save",
+    "load",
+    "merge",
+    "plot_curves",
+    "plot_averages",
+    "plot",
+    "main",
+]
+
+#: The four models compared, in plotting order.
+MODELS = ("baseline", "src", "sam", "gnp")
+MODEL_LABELS = {"baseline": "baseline (SGD)", "src": "SRC (baseline + sleep)", "sam": "SAM", "gnp": "GNP"}
+#: Line styles of seed 000's Figure 1 (baseline solid, SRC dashed) plus SAM and GNP.
+MODEL_STYLES = {
+    "baseline": {"color": "#000000", "linestyle": "-", "marker": "o"},
+    "src": {"color": "#D55E00", "linestyle": "--", "marker": "s"},
+    "sam": {"color": "#0072B2", "linestyle": ":", "marker": "^"},
+    "gnp": {"color": "#009E73", "linestyle": "-.", "marker": "v"},
+}
+#: Per-point measures stored in the result (``hessian_top`` only with ``--hessian``).
+MEASURES = ("accuracy", "sharpness_seed000", "sharpness_sam", "hessian_top", "loss", "grad_norm")
+MEASURE_LABELS = {
+    "accuracy": "accuracy (%)",
+    "sharpness_seed000": "sharpness S(θ; ε) (seed 000)",
+    "sharpness_sam": "SAM sharpness",
+    "hessian_top": "top Hessian eigenvalue",
+    "loss": "loss at θ",
+    "grad_norm": "‖∇L(θ)‖",
+    "zero_output_fraction": "fraction of inputs with all outputs 0",
+}
+#: SRC preset used for each dataset.
+SRC_PRESET_FOR = {"fashion": "fashion", "mnist": "mnist", "kmnist": "mnist", "digits": "mnist"}
+DATASETS = ("fashion", "mnist", "digits")
+
+
+# --------------------------------------------------------------------------- config
+@dataclass(frozen=True)
+class RobustnessConfig:
+    """Everything that defines a robustness run (all recorded in ``result.json``).
+
+    Attributes
+    ----------
+    dataset : {"fashion", "mnist", "digits"}
+        Data set; images are 28×28 (digits are upsampled from 8×8).
+    distortions : tuple of str
+        Distortion types (keys of :data:`scenarios.distortions.DISTORTIONS`).
+    levels : dict or None
+        ``{kind: (level, ...)}`` overriding :data:`scenarios.distortions.DEFAULT_LEVELS`.
+    models : tuple of str
+        Models to build, a subset of :data:`MODELS` that contains
+        ``"baseline"`` (default: all four).
+    trials : int
+        Independent trials (seeds ``seed .. seed + trials - 1``).
+    backend : {"torch", "brian2"}
+        SRC simulator.
+    n_train, n_test : int or None
+        Training / test images (None = all; a subset is drawn with the
+        data set's seed 0, class-balanced in expectation).
+    epochs : int
+        Training epochs.
+    batch_size, lr : int, float
+        Minibatch size and learning rate (SRC's 100 and 0.1; momentum 0.5).
+    loss : {"mse", "ce"}
+        Training loss, also the loss whose sharpness is measured.
+    hidden : tuple of int
+        Hidden layer widths (default 1200, 1200).
+    eps : float
+        Radius ε of seed 000's sharpness, in parameter space (global ℓ2).
+    rho : float
+        Radius ρ of the SAM sharpness measure.
+    sam_steps : int
+        Ascent steps of the SAM sharpness measure.
+    sharpness_batch : int
+        Number of (distorted) test images used for the sharpness measures.
+    hessian : bool
+        Also compute the top Hessian eigenvalue.
+    hessian_iters : int
+        Maximum power iterations (Hessian-vector products).
+    hessian_tol : float
+        Relative tolerance of the power iteration.
+    hessian_batch : int or None
+        Images used for the Hessian (the first of the sharpness batch);
+        None = ``sharpness_batch``.
+    sam_train_rho : float
+        SAM radius used for *training* the SAM model (default 0.02: with the
+        authors' initialisation U(-0.01, 0.01), Foret et al.'s 0.05 hardly trains
+        in two epochs — the ascent step silences the ReLU outputs).
+    gnp_coef : float
+        Gradient-norm penalty coefficient used for training the GNP model.
+    sleep_steps : int or None
+        SRC steps (None = the preset's).
+    seed : int
+        First trial seed.
+    data_dir : str or None
+        Data directory (see :func:`spiking.data.load_dataset`).
+    threads : int
+        ``torch.set_num_threads``.
+    quick : bool
+        Whether the run was made with ``--quick``.
+    """
+
+    dataset: str = "fashion"
+    distortions: tuple = ("gaussian", "saltpepper", "speckle")
+    levels: dict | None = None
+    models: tuple = MODELS
+    trials: int = 3
+    backend: str = "torch"
+    n_train: int | None = None
+    n_test: int | None = None
+    epochs: int = 2
+    batch_size: int = 100
+    lr: float = 0.1
+    loss: str = "mse"
+    hidden: tuple = (1200, 1200)
+    eps: float = 0.5
+    rho: float = 0.5
+    sam_steps: int = 5
+    sharpness_batch: int = 1000
+    hessian: bool = False
+    hessian_iters: int = 20
+    hessian_tol: float = 1e-3
+    hessian_batch: int | None = None
+    sam_train_rho: float = 0.02
+    gnp_coef: float = 0.01
+    sleep_steps: int | None = None
+    seed: int = 0
+    data_dir: str | None = None
+    threads: int = 1
+    quick: bool = False
+
+    def __post_init__(self) -> None:
+        from scenarios.ann.distortions import DISTORTIONS
+
+        check_choice("dataset", self.dataset, DATASETS)
+        object.__setattr__(self, "distortions", tuple(self.distortions))
+        object.__setattr__(self, "models", tuple(m for m in MODELS if m in tuple(self.models)))
+        unknown = [m for m in self.models if m not in MODELS]
+        if unknown or "baseline" not in self.models:
+            raise ValueError(f"models={self.models!r}: must be a subset of {MODELS} containing 'baseline'")
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        for d in self.distortions:
+            if d not in DISTORTIONS:
+                raise ValueError(f"distortion {d!r}: must be one of {tuple(DISTORTIONS)}")
+        if not self.distortions:
+            raise ValueError("at least one distortion is needed")
+        check_choice("backend", self.backend, ("torch", "brian2"))
+        check_choice("loss", self.loss, ("mse", "ce"))
+        check_at_least_one(self, ("trials", "epochs", "batch_size", "sam_steps", "sharpness_batch", "hessian_iters",
+                                  "threads"))
+        check_at_least_one(self, ("n_train", "n_test", "sleep_steps", "hessian_batch"), allow_none=True)
+        check_finite_nonnegative(self, ("eps", "rho", "sam_train_rho", "gnp_coef", "lr"))
+        if not self.hidden or any(h < 1 for h in self.hidden):
+            raise ValueError(f"hidden={self.hidden!r}: need positive widths")
+        if self.levels is not None:
+            from scenarios.ann.distortions import LEVEL_RANGES
+
+            lv = {k: tuple(float(x) for x in v) for k, v in self.levels.items()}
+            for k, values in lv.items():
+                if k not in DISTORTIONS:
+                    raise ValueError(f"levels: {k!r} is not a distortion type {tuple(DISTORTIONS)}")
+                lo, hi = LEVEL_RANGES[k]
+                bad = [x for x in values if not math.isfinite(x) or x < lo or (hi is not None and x > hi)]
+                if bad or not values:
+                    raise ValueError(f"levels of {k}: {list(values)} must be non-empty and lie in "
+                                     f"[{lo:g}, {'inf' if hi is None else f'{hi:g}'}]")
+            object.__setattr__(self, "levels", lv)
+
+    def levels_for(self, kind: str) -> tuple:
+        """The levels used for a distortion type."""
+        from scenarios.ann.distortions import DEFAULT_LEVELS
+
+        if self.levels is not None and kind in self.levels:
+            return tuple(self.levels[kind])
+        return tuple(DEFAULT_LEVELS[kind])
+
+    def to_json(self) -> dict:
+        d = config_to_json(self, ("distortions", "models", "hidden"))
+        d["levels"] = {k: list(self.levels_for(k)) for k in self.distortions}
+        return d
+
+
+def quick_config(**overrides: Any) -> RobustnessConfig:
+    """The ``--quick`` configuration: digits, 2 trials, 2 levels per type, short sleep."""
+    base = dict(dataset="digits", trials=2, epochs=4, batch_size=25, sharpness_batch=100, sam_steps=2,
+                levels={"gaussian": (0.2, 0.5), "saltpepper": (0.2, 0.5), "speckle": (0.5, 1.0)},
+                sleep_steps=1000, hidden=(256, 256), hessian_iters=5, quick=True)
+    base.update(overrides)
+    return RobustnessConfig(**base)
+
+
+def parse_levels(specs: Sequence[str] | None, kinds: Sequence[str]) -> dict | None:
+    """Parse ``--levels``: ``"0.1,0.3"`` (every type) and/or ``"KIND=0.1,0.3"`` items."""
+    if not specs:
+        return None
+    out: dict[str, tuple] = {}
+    for spec in specs:
+        spec = spec.strip()
+        if not spec:
+            continue
+        if "=" in spec:
+            kind, values = spec.split("=", 1)
+            targets = [kind.strip()]
+        else:
+            values, targets = spec, list(kinds)
+        try:
+            levels = tuple(float(v) for v in values.split(",") if v.strip())
+        except ValueError:
+            raise ValueError(f"--levels {spec!r}: levels must be numbers, e.g. 0.1,0.3 or gaussian=0.1,0.3") from None
+        if not levels:
+            raise ValueError(f"--levels {spec!r}: no levels given")
+        for k in targets:
+            if k not in kinds:
+                raise ValueError(f"--levels {spec!r}: {k!r} is not one of the distortions {tuple(kinds)}")
+            out[k] = levels
+    return out or None
+
+
+# --------------------------------------------------------------------------- helpers
+def _load_data(cfg: RobustnessConfig):
+    from spiking.data import load_dataset
+
+    size = 28 if cfg.dataset == "digits" else None
+    tr = load_dataset(cfg.dataset, "train", size=size, n=cfg.n_train, seed=0, data_dir=cfg.data_dir)
+    te = load_dataset(cfg.dataset, "test", size=size, n=cfg.n_test, seed=0, data_dir=cfg.data_dir)
+    return tr, te
+
+
+def _accuracy(model, X, y, batch: int = 5000) -> float:
+    import torch
+
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            pred = torch.cat([model(X[i:i + batch]).argmax(1) for i in range(0, len(X), batch)])
+    finally:
+        model.train(was)
+    return float((pred == y).double().mean())
+
+
+def _param_norm(model) -> float:
+    return float(math.sqrt(sum(float((p.detach().double() ** 2).sum()) for p in model.parameters())))
+
+
+def _zero_output_fraction(model, X) -> float:
+    """Fraction of inputs for which every (ReLU) output is exactly 0 (a flat, dead region of the loss)."""
+    import torch
+
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(X)
+    finally:
+        model.train(was)
+    return float((out.abs().amax(dim=1) == 0).double().mean())
+
+
+def _measure(model, loss_fn, X, y, Xs, ys, cfg: RobustnessConfig, seed: int) -> dict:
+    """Accuracy on (X, y) and sharpness on the sharpness batch (Xs, ys)."""
+    from scenarios.ann.sharpness import hessian_top_eigenvalue, sam_sharpness, sharpness_seed000
+
+    s0 = sharpness_seed000(model, loss_fn, Xs, ys, cfg.eps)
+    sam = sam_sharpness(model, loss_fn, Xs, ys, cfg.rho, steps=cfg.sam_steps)
+    out = {
+        "accuracy": _accuracy(model, X, y),
+        "sharpness_seed000": float(s0["sharpness"]),
+        "sharpness_sam": float(sam["sharpness"]),
+        "loss": float(s0["loss"]),
+        "grad_norm": float(s0["grad_norm"]),
+        "zero_output_fraction": _zero_output_fraction(model, Xs),
+    }
+    if cfg.hessian:
+        nh = len(ys) if cfg.hessian_batch is None else min(int(cfg.hessian_batch), len(ys))
+        h = hessian_top_eigenvalue(model, loss_fn, Xs[:nh], ys[:nh], tol=cfg.hessian_tol, max_iter=cfg.hessian_iters,
+                                   seed=seed)
+        out["hessian_top"] = float(h["eigenvalue"])
+        out["hessian_converged"] = bool(h["converged"])
+    return out
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if x is not None and math.isfinite(x) else None
+
+
+def _run_trial(cfg: RobustnessConfig, trial: int, tr, te, log) -> dict:
+    import torch
+
+    from bridge.presets import preset
+    from bridge.src import sleep
+    from scenarios.ann.distortions import distorted_sets
+    from scenarios.ann.mlp import TrainConfig, Trainer, loss_function, make_mlp
+
+    s = cfg.seed + trial
+    t_trial = time.perf_counter()
+    n_classes = int(max(tr.labels.max(), te.labels.max())) + 1
+    sizes = (int(np.prod(tr.images.shape[1:])), *cfg.hidden, n_classes)
+    models: dict[str, Any] = {}
+    train_info: dict[str, dict] = {}
+    src_info: dict | None = None
+    for name, opt in (("baseline", "sgd"), ("sam", "sam"), ("gnp", "gnp")):
+        if name not in cfg.models:
+            continue
+        model = make_mlp(sizes, seed=s)
+        tc = TrainConfig(lr=cfg.lr, epochs=cfg.epochs, batch_size=cfg.batch_size, loss=cfg.loss,
+                         optimizer=opt, sam_rho=cfg.sam_train_rho, gnp_coef=cfg.gnp_coef, seed=s)
+        t0 = time.perf_counter()
+        hist = Trainer(model, tc).fit(tr.images, tr.labels, n_classes)
+        train_info[name] = {"seconds": time.perf_counter() - t0, "loss_per_epoch": [float(h) for h in hist],
+                            "optimizer": opt}
+        models[name] = model
+        log(f"  trial {trial} (seed {s}): trained {name:8s} in {train_info[name]['seconds']:.1f} s, "
+            f"final train loss {hist[-1]:.4f}")
+        if name == "baseline" and "src" in cfg.models:
+            # SRC right after the baseline, on a copy
+            src = copy.deepcopy(model)
+            pname = SRC_PRESET_FOR[cfg.dataset]
+            params = preset(pname) if cfg.sleep_steps is None else preset(pname, steps=int(cfg.sleep_steps))
+            t0 = time.perf_counter()
+            res = sleep(src, tr.images, params, backend=cfg.backend, seed=s)
+            src_info = {
+                "preset": pname,
+                "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(params).items()},
+                "steps": int(res.steps),
+                "seed": res.seed,
+                "backend": res.backend,
+                "device": res.device,
+                "sim_seconds": float(res.seconds),
+                "total_seconds": time.perf_counter() - t0,
+                "spike_rate_per_layer": [float(r) for r in res.spike_rate_per_layer],
+                "weight_change": [dataclasses.asdict(c) for c in res.weight_change],
+                "calibration_images": int(len(tr.images)),
+            }
+            models["src"] = src
+            log(f"  trial {trial}: SRC {res.steps} steps in {src_info['total_seconds']:.1f} s, spike rates "
+                f"{np.array2string(res.spike_rate_per_layer, precision=2)}, fraction of weights changed "
+                f"{[round(c.fraction_changed, 3) for c in res.weight_change]}")
+    models = {m: models[m] for m in cfg.models}
+
+    loss_fn = loss_function(cfg.loss, n_classes)
+    X_clean = torch.as_tensor(te.images)
+    y = torch.as_tensor(te.labels)
+    nb = min(cfg.sharpness_batch, len(y))
+    evals: dict[str, dict] = {m: {} for m in cfg.models}
+    t0 = time.perf_counter()
+    for m, model in models.items():
+        evals[m]["clean"] = _measure(model, loss_fn, X_clean, y, X_clean[:nb], y[:nb], cfg, s)
+    for kind in cfg.distortions:
+        levels = cfg.levels_for(kind)
+        sets = distorted_sets(te.images, kind, levels, seed=s)
+        for m, model in models.items():
+            rows = []
+            for lv in levels:
+                Xd = torch.as_tensor(sets[lv])
+                rows.append(_measure(model, loss_fn, Xd, y, Xd[:nb], y[:nb], cfg, s))
+            evals[m][kind] = {"levels": list(levels)}
+            for key in rows[0]:
+                evals[m][kind][key] = [r[key] for r in rows]
+        log(f"  trial {trial}: {kind:10s} accuracy " + ", ".join(
+            f"{m} {100 * np.mean(evals[m][kind]['accuracy']):.1f}" for m in cfg.models) + " | S " + ", ".join(
+            f"{m} {np.mean(evals[m][kind]['sharpness_seed000']):.3g}" for m in cfg.models))
+    eval_seconds = time.perf_counter() - t0
+    return {
+        "trial": trial,
+        "seed": s,
+        "sizes": list(sizes),
+        "train": train_info,
+        "src": src_info,
+        "param_norm": {m: _param_norm(models[m]) for m in cfg.models},
+        "eval": evals,
+        "eval_seconds": eval_seconds,
+        "wall_s": time.perf_counter() - t_trial,
+    }
+
+
+# --------------------------------------------------------------------------- run
+def run(cfg: RobustnessConfig, log=print) -> dict:
+    """Simulate: train, sleep, distort, measure. Returns a JSON-ready dict."""
+    import torch
+
+    torch.set_num_threads(int(cfg.threads))
+    t0 = time.perf_counter()
+    tr, te = _load_data(cfg)
+    log(f"robustness: {cfg.dataset}, {len(tr.labels)} training / {len(te.labels)} test images, "
+        f"{cfg.trials} trial(s), loss {cfg.loss}, eps {cfg.eps}, rho {cfg.rho}, sharpness batch "
+        f"{min(cfg.sharpness_batch, len(te.labels))}")
+    trials = [_run_trial(cfg, t, tr, te, log) for t in range(cfg.trials)]
+    result = {
+        "kind": "robustness",
+        "config": cfg.to_json(),
+        "dataset": {"name": cfg.dataset, "n_train": int(len(tr.labels)), "n_test": int(len(te.labels)),
+                    "image_shape": list(tr.images.shape[1:]),
+                    "sharpness_batch": int(min(cfg.sharpness_batch, len(te.labels))),
+                    "n_classes": int(trials[0]["sizes"][-1])},
+        "models": list(cfg.models),
+        "distortions": {k: list(cfg.levels_for(k)) for k in cfg.distortions},
+        "seeds": [t["seed"] for t in trials],
+        "trials": trials,
+        "wall_s": time.perf_counter() - t0,
+        "versions": package_versions(),
+        "command": " ".join(sys.argv),
+    }
+    result["summary"] = summarize(result)
+    return result
+
+
+# --------------------------------------------------------------------------- summary
+def _trial_average(trial: dict, model: str, measure: str, kinds: Sequence[str]) -> float | None:
+    vals = []
+    for k in kinds:
+        vals += list(trial["eval"][model][k].get(measure, []))
+    vals = [v for v in vals if v is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def _present_measures(result: dict) -> list[str]:
+    ev = result["trials"][0]["eval"]["baseline"]["clean"]
+    return [m for m in ("accuracy", "sharpness_seed000", "sharpness_sam", "hessian_top", "loss", "grad_norm",
+                        "zero_output_fraction") if m in ev]
+
+
+def summarize(result: dict) -> dict:
+    """Averages over all distortion levels (and per type), mean ± sd over trials.
+
+    Returns ``{"all_levels": {model: {measure: stat}}, "per_kind": {kind:
+    {model: {measure: stat}}}, "clean": {model: {measure: stat}},
+    "src_vs_baseline": {measure: {"difference": stat, "ratio": stat}}}``
+    where a *stat* is ``{"mean", "sd", "per_trial"}``; the averages are over
+    every (type, level) point, the clean test set excluded; ``difference`` is
+    SRC − baseline and ``ratio`` baseline / SRC of the per-trial averages.
+    """
+    kinds = list(result["distortions"])
+    trials = result["trials"]
+    measures = _present_measures(result)
+    out: dict[str, Any] = {"all_levels": {}, "per_kind": {k: {} for k in kinds}, "clean": {},
+                           "src_vs_baseline": {}, "measures": measures}
+    for m in result["models"]:
+        out["all_levels"][m] = {q: trial_stat([_trial_average(t, m, q, kinds) for t in trials]) for q in measures}
+        out["clean"][m] = {q: trial_stat([t["eval"][m]["clean"].get(q) for t in trials]) for q in measures}
+        for k in kinds:
+            out["per_kind"][k][m] = {q: trial_stat([_trial_average(t, m, q, [k]) for t in trials]) for q in measures}
+    for q in measures if "src" in result["models"] else []:
+        b = [_trial_average(t, "baseline", q, kinds) for t in trials]
+        s = [_trial_average(t, "src", q, kinds) for t in trials]
+        diff = [si - bi for si, bi in zip(s, b)]
+        ratio = [bi / si if si not in (0, None) else None for si, bi in zip(s, b)]
+        out["src_vs_baseline"][q] = {"difference": trial_stat(diff), "ratio": trial_stat(ratio)}
+    return out
+
+
+def table(result: dict) -> str:
+    """Markdown tables of the summary (means ± sd over trials)."""
+    summ = result.get("summary") or summarize(result)
+    cfg, ds = result["config"], result["dataset"]
+    measures = [q for q in summ["measures"] if q in ("accuracy", "sharpness_seed000", "sharpness_sam", "hessian_top")]
+    extra = [q for q in ("loss", "zero_output_fraction") if q in summ["measures"]]
+    src0 = result["trials"][0].get("src")
+    head = (["model"] + [MEASURE_LABELS[q] for q in measures + extra] + ["clean accuracy (%)", "‖θ‖₂"])
+    lines = [
+        f"# Robustness to distortions: {ds['name']}",
+        "",
+        f"{ds['n_train']} training / {ds['n_test']} test images, {len(result['trials'])} trial(s) "
+        f"(seeds {result['seeds']}), loss `{cfg['loss']}`, {cfg['epochs']} epoch(s), batch {cfg['batch_size']}, "
+        f"lr {cfg['lr']}, network "
+        f"{'-'.join(str(s) for s in result['trials'][0]['sizes'])}; sharpness on the first "
+        f"{ds['sharpness_batch']} (distorted) test images, ε = {cfg['eps']}, ρ = {cfg['rho']} "
+        f"({cfg['sam_steps']} ascent steps)"
+        + (f"; top Hessian eigenvalue on the first {cfg.get('hessian_batch') or ds['sharpness_batch']} of them "
+           f"(≤ {cfg['hessian_iters']} power iterations, tol {cfg['hessian_tol']})" if cfg.get("hessian") else "")
+        + (f"; SRC: preset `{src0['preset']}`, {src0['steps']} steps, backend {cfg['backend']}" if src0 else "")
+        + f"; SAM training ρ = {cfg['sam_train_rho']}, GNP coefficient {cfg['gnp_coef']}; "
+        f"models: {', '.join(result['models'])}.",
+        "",
+        "## Averaged over all distortion levels (mean ± sd over trials)",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for m in result["models"]:
+        row = [MODEL_LABELS[m]]
+        for q in measures + extra:
+            row.append(format_pct(summ["all_levels"][m][q]) if q == "accuracy" else format_stat(summ["all_levels"][m][q]))
+        row.append(format_pct(summ["clean"][m]["accuracy"]))
+        norms = [t["param_norm"][m] for t in result["trials"]]
+        row.append(format_stat(trial_stat(norms)))
+        lines.append("| " + " | ".join(row) + " |")
+    if summ["src_vs_baseline"]:
+        lines += ["", "## SRC vs baseline (paired by trial)", "",
+                  "| measure | SRC − baseline | baseline / SRC |", "|---|---|---|"]
+    for q in measures + ["loss"]:
+        if q not in summ["src_vs_baseline"]:
+            continue
+        d = summ["src_vs_baseline"][q]
+        diff = (format_pct(d["difference"]) + " points") if q == "accuracy" else format_stat(d["difference"])
+        ratio = "–" if q == "accuracy" else format_stat(d["ratio"])
+        lines.append(f"| {MEASURE_LABELS[q]} | {diff} | {ratio} |")
+    lines += ["", "## Per distortion type (average over its levels)", ""]
+    head2 = ["distortion", "model"] + [MEASURE_LABELS[q] for q in measures]
+    lines += ["| " + " | ".join(head2) + " |", "|" + "---|" * len(head2)]
+    for k in result["distortions"]:
+        for m in result["models"]:
+            st = summ["per_kind"][k][m]
+            row = [k, m] + [format_pct(st[q]) if q == "accuracy" else format_stat(st[q]) for q in measures]
+            lines.append("| " + " | ".join(row) + " |")
+    lines += ["", "## Per level (mean over trials): accuracy % / S(θ; ε) / SAM sharpness", ""]
+    head3 = ["distortion", "level"] + list(result["models"])
+    lines += ["| " + " | ".join(head3) + " |", "|" + "---|" * len(head3)]
+    for k, levels in [("clean", [0.0])] + list(result["distortions"].items()):
+        for i, lv in enumerate(levels):
+            row = [k, f"{lv:g}"]
+            for m in result["models"]:
+                vals = []
+                for q in ("accuracy", "sharpness_seed000", "sharpness_sam"):
+                    xs = [(t["eval"][m][k][q] if k == "clean" else t["eval"][m][k][q][i]) for t in result["trials"]]
+                    vals.append(f"{100 * np.mean(xs):.1f}" if q == "accuracy" else f"{np.mean(xs):.3g}")
+                row.append(" / ".join(vals))
+            lines.append("| " + " | ".join(row) + " |")
+    lines += ["", f"Wall time {result['wall_s']:.0f} s.", ""]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- save / load
+def save(result: dict, out_dir) -> Path:
+    """Write ``result.json`` and ``table.md`` into ``out_dir`` (atomically); return the JSON path."""
+    return save_result(out_dir, result, table=table)
+
+
+def load(result_dir) -> dict:
+    """Read ``result.json`` from a directory (or the file itself)."""
+    return load_result(result_dir)
+
+
+#: Config fields that may differ between results that :func:`merge` combines.
+_MERGE_FREE = MERGE_FREE
+
+
+def merge(result_dirs: Sequence, out_dir=None) -> dict:
+    """Combine the trials of several runs made with the same settings (other seeds).
+
+    Runs of one trial each can so be made one after the other (or on several
+    machines) and summarised together. The configurations must agree except
+    for ``seed``, ``trials`` and ``threads``; trial seeds must be distinct.
+    Writes ``result.json`` and ``table.md`` into ``out_dir`` when given.
+    """
+    # fields added after a result was written: fill in the value that was then implied
+    implied = {"models": list(MODELS), "hessian_batch": None}
+    merged = merge_results(result_dirs, summarize, free=_MERGE_FREE, implied=implied)
+    if out_dir is not None:
+        save(merged, out_dir)
+    return merged
+
+
+# --------------------------------------------------------------------------- plotting
+def _curve(result: dict, model: str, kind: str, measure: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Levels (0 = clean first), mean and sd over trials of a measure."""
+    levels = [0.0] + list(result["distortions"][kind])
+    per_trial = []
+    for t in result["trials"]:
+        ev = t["eval"][model]
+        if measure not in ev["clean"]:
+            return np.array(levels), np.full(len(levels), np.nan), np.full(len(levels), np.nan)
+        per_trial.append([ev["clean"][measure]] + list(ev[kind][measure]))
+    a = np.asarray(per_trial, dtype=np.float64)
+    if measure == "accuracy":
+        a = 100 * a
+    sd = a.std(axis=0, ddof=1) if a.shape[0] > 1 else np.zeros(a.shape[1])
+    return np.asarray(levels), a.mean(axis=0), sd
+
+
+def plot_curves(result: dict, kind: str, measure: str = "accuracy", ax=None, models: Sequence[str] | None = None,
+                legend: bool = True):
+    """Seed 000 Figure 1 panel: a measure vs distortion level (level 0 = clean), mean ± sd band."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 3))
+    for m in models or result["models"]:
+        x, mean, sd = _curve(result, m, kind, measure)
+        st = MODEL_STYLES[m]
+        ax.plot(x, mean, label=MODEL_LABELS[m], markersize=3.5, linewidth=1.5, **st)
+        if len(result["trials"]) > 1:
+            ax.fill_between(x, mean - sd, mean + sd, color=st["color"], alpha=0.12, linewidth=0)
+    ax.set_xlabel(f"{kind} level (0 = clean)")
+    ax.set_ylabel(MEASURE_LABELS[measure])
+    if legend:
+        ax.legend(fontsize=7, frameon=False)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_averages(result: dict, measure: str = "accuracy", ax=None, by_kind: bool = True):
+    """Seed 000 Figure 2 panel: bars of a measure averaged over all levels, ±1 sd over trials.
+
+    With ``by_kind`` one group of bars per distortion type plus an "all" group.
+    """
+    import matplotlib.pyplot as plt
+
+    summ = result.get("summary") or summarize(result)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3))
+    groups = (list(result["distortions"]) if by_kind else []) + ["all"]
+    models = result["models"]
+    width = 0.8 / len(models)
+    scale = 100.0 if measure == "accuracy" else 1.0
+    for j, m in enumerate(models):
+        means, sds = [], []
+        for g in groups:
+            st = summ["all_levels"][m][measure] if g == "all" else summ["per_kind"][g][m][measure]
+            means.append(np.nan if st["mean"] is None else st["mean"] * scale)
+            sds.append(0.0 if st["sd"] is None else st["sd"] * scale)
+        x = np.arange(len(groups)) + (j - (len(models) - 1) / 2) * width
+        st = MODEL_STYLES[m]
+        ax.bar(x, means, width, yerr=sds, capsize=2, label=MODEL_LABELS[m], color=st["color"],
+               alpha=0.85 if m != "baseline" else 0.6, edgecolor="black", linewidth=0.5,
+               hatch="//" if m == "src" else None)
+    ax.set_xticks(np.arange(len(groups)))
+    ax.set_xticklabels(groups)
+    ax.set_ylabel(MEASURE_LABELS[measure] + " (avg. over levels)")
+    ax.grid(axis="y", alpha=0.3)
+    return ax
+
+
+def plot(result_dir, out_dir=None) -> list[Path]:
+    """Read ``result.json`` and write ``figure1_curves`` and ``figure2_averages`` (PNG + PDF)."""
+    from scenarios.figures.style import style
+
+    with style():
+        return _plot(result_dir, out_dir)
+
+
+def _plot(result_dir, out_dir=None) -> list[Path]:
+    result, out = open_for_plot(result_dir, out_dir)
+    import matplotlib.pyplot as plt
+
+    from scenarios.figures.style import save_figure
+
+    measures = [q for q in ("accuracy", "sharpness_seed000", "sharpness_sam", "hessian_top")
+                if q in result["trials"][0]["eval"]["baseline"]["clean"]]
+    kinds = list(result["distortions"])
+    paths: list[Path] = []
+    fig, axes = plt.subplots(len(measures), len(kinds), figsize=(3.6 * len(kinds), 2.8 * len(measures)),
+                             squeeze=False, constrained_layout=True)
+    for i, q in enumerate(measures):
+        for j, k in enumerate(kinds):
+            plot_curves(result, k, q, ax=axes[i, j], legend=False)
+            if i < len(measures) - 1:
+                axes[i, j].set_xlabel("")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), frameon=False, fontsize=8)
+    cfg = result["config"]
+    fig.suptitle(f"{result['dataset']['name']}: accuracy and sharpness under distortions "
+                 f"(mean ± sd, {len(result['trials'])} trials; ε={cfg['eps']}, ρ={cfg['rho']}, loss {cfg['loss']})",
+                 fontsize=9)
+    paths += save_figure(fig, out / "figure1_curves")
+
+    fig, axes = plt.subplots(1, len(measures), figsize=(4.2 * len(measures), 3.2), squeeze=False,
+                             constrained_layout=True)
+    for i, q in enumerate(measures):
+        plot_averages(result, q, ax=axes[0, i])
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), frameon=False, fontsize=8)
+    fig.suptitle(f"{result['dataset']['name']}: averages over all distortion levels "
+                 f"(bars: mean, error bars: sd over {len(result['trials'])} trials)", fontsize=9)
+    paths += save_figure(fig, out / "figure2_averages")
+    return paths
+
+
+# --------------------------------------------------------------------------- CLI
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sleep-snn robustness",
+                                description="Accuracy and sharpness under distortions: baseline, SRC, SAM, GNP "
+                                            "(seed 000's experiment on the SRC MLP).")
+    p.add_argument("--dataset", choices=DATASETS, default=None, help="data set (default fashion; digits with --quick)")
+    p.add_argument("--models", default=",".join(MODELS),
+                   help="models to build, containing baseline (default baseline,src,sam,gnp)")
+    p.add_argument("--distortions", default="gaussian,saltpepper,speckle",
+                   help="comma-separated distortion types (default: all three)")
+    p.add_argument("--levels", nargs="+", default=None, metavar="SPEC",
+                   help="override the levels: '0.1,0.3' for every type and/or 'gaussian=0.1,0.3'")
+    p.add_argument("--trials", type=int, default=None, help="independent trials (default 3; 2 with --quick)")
+    p.add_argument("--backend", choices=("torch", "brian2"), default="torch", help="SRC simulator")
+    p.add_argument("--n-train", type=int, default=None, help="training images (default: all)")
+    p.add_argument("--n-test", type=int, default=None, help="test images (default: all)")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (default 2)")
+    p.add_argument("--batch-size", type=int, default=None, help="minibatch size (default 100; 25 with --quick)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default 0.1)")
+    p.add_argument("--loss", choices=("mse", "ce"), default="mse",
+                   help="training loss and the loss whose sharpness is measured (default mse, as SRC)")
+    p.add_argument("--hidden", default=None, help="hidden widths, e.g. 1200,1200 (default; 256,256 with --quick)")
+    p.add_argument("--eps", type=float, default=0.5, help="radius ε of seed 000's sharpness (default 0.5)")
+    p.add_argument("--rho", type=float, default=0.5, help="radius ρ of the SAM sharpness measure (default 0.5)")
+    p.add_argument("--sam-steps", type=int, default=None, help="ascent steps of the SAM sharpness (default 5)")
+    p.add_argument("--sharpness-batch", type=int, default=None,
+                   help="test images used for the sharpness measures (default 1000; 100 with --quick)")
+    p.add_argument("--hessian", action="store_true", help="also compute the top Hessian eigenvalue")
+    p.add_argument("--hessian-iters", type=int, default=None, help="max power iterations (default 20)")
+    p.add_argument("--hessian-batch", type=int, default=None,
+                   help="images for the Hessian, the first of the sharpness batch (default: all of it)")
+    p.add_argument("--sam-train-rho", type=float, default=0.02, help="SAM radius for training (default 0.02)")
+    p.add_argument("--gnp-coef", type=float, default=0.01, help="gradient-norm penalty coefficient (default 0.01)")
+    p.add_argument("--sleep-steps", type=int, default=None, help="SRC steps (default: preset, 15000)")
+    add_run_arguments(p, out="results/robustness", quick_help="tiny run on digits (well under a minute)")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> RobustnessConfig:
+    kinds = [k.strip() for k in args.distortions.split(",") if k.strip()]
+    given = {
+        "dataset": args.dataset, "distortions": tuple(kinds),
+        "models": tuple(m.strip() for m in args.models.split(",") if m.strip()), "levels": parse_levels(args.levels, kinds),
+        "trials": args.trials, "backend": args.backend, "n_train": args.n_train, "n_test": args.n_test,
+        "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "loss": args.loss,
+        "hidden": parse_hidden(args.hidden),
+        "eps": args.eps, "rho": args.rho, "sam_steps": args.sam_steps, "sharpness_batch": args.sharpness_batch,
+        "hessian": args.hessian, "hessian_iters": args.hessian_iters, "hessian_batch": args.hessian_batch,
+        "sam_train_rho": args.sam_train_rho,
+        "gnp_coef": args.gnp_coef, "sleep_steps": args.sleep_steps, "seed": args.seed, "data_dir": args.data_dir,
+        "threads": args.threads,
+    }
+    given = given_options(given)
+    if args.quick:
+        if args.levels is None:
+            given.pop("levels", None)
+        return quick_config(**given)
+    if given.get("levels") is None:
+        given.pop("levels", None)
+    return RobustnessConfig(**given)
+
+
+def main(argv: list[str] | None = None) -> int:
+    done = run_cli(build_parser(), argv, config_from_args=config_from_args, run=run, save=save, plot=plot,
+                   merge=merge)
+    if done is None:
+        return 0
+    cfg, result = done
+    summ = result["summary"]
+    for m in cfg.models:
+        a = summ["all_levels"][m]
+        print(f"{m:9s} accuracy {format_pct(a['accuracy'])} %, S(eps) {format_stat(a['sharpness_seed000'])}, "
+              f"SAM {format_stat(a['sharpness_sam'])}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

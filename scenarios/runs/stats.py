@@ -1,0 +1,122 @@
+"""Statistics over trials and seeds: mean ± sample sd, and their formatting.
+
+The one definition of "mean ± sd" of the project: every table and figure
+reports the mean and the sample standard deviation (``ddof=1``) over trials or
+seeds, computed by :func:`mean_sd`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+__all__ = ["mean_sd", "format_mean_sd", "trial_stat", "format_stat", "format_pct"]
+
+
+def mean_sd(values) -> tuple[float, float]:
+    """Mean and sample standard deviation (``ddof=1``).
+
+    Parameters
+    ----------
+    values : array-like of float, non-empty
+
+    Returns
+    -------
+    (float, float)
+        ``sd`` is NaN for a single value.
+    """
+    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    if v.size == 0:
+        raise ValueError("mean_sd of no values is undefined")
+    sd = float(v.std(ddof=1)) if v.size > 1 else math.nan
+    return float(v.mean()), sd
+
+
+def format_mean_sd(values, percent: bool = True, decimals: int = 1) -> str:
+    """Format ``mean ± sd`` of values, e.g. ``"42.3 ± 0.7"``.
+
+    Parameters
+    ----------
+    values : array-like of float
+    percent : bool
+        Multiply by 100 (values are fractions).
+    decimals : int
+        Digits after the decimal point.
+
+    Returns
+    -------
+    str
+        ``"m ± s"``; just ``"m"`` for a single value (no sd).
+    """
+    m, s = mean_sd(values)
+    k = 100.0 if percent else 1.0
+    if math.isnan(s):
+        return f"{m * k:.{decimals}f}"
+    return f"{m * k:.{decimals}f} ± {s * k:.{decimals}f}"
+
+
+def trial_stat(values: Sequence[float | None]) -> dict:
+    """Mean and sample standard deviation over trials, ``None`` entries left out.
+
+    Parameters
+    ----------
+    values : sequence of float or None
+        One value per trial.
+
+    Returns
+    -------
+    dict
+        ``{"mean", "sd", "per_trial"}``; ``mean`` is None without values and
+        ``sd`` is None with fewer than two.
+    """
+    v = [float(x) for x in values if x is not None]
+    if not v:
+        return {"mean": None, "sd": None, "per_trial": []}
+    mean, sd = mean_sd(v)
+    return {"mean": mean, "sd": None if math.isnan(sd) else sd, "per_trial": v}
+
+
+def format_stat(stat: dict, scale: float = 1.0, digits: int = 3) -> str:
+    """Format a :func:`trial_stat` as ``mean ± sd`` (significant digits).
+
+    Parameters
+    ----------
+    stat : dict
+        A :func:`trial_stat` result.
+    scale : float, optional
+        Factor applied to mean and sd.
+    digits : int, optional
+        Significant digits of the mean (the sd gets two).
+
+    Returns
+    -------
+    str
+        ``"–"`` without a mean, the mean alone without an sd.
+    """
+    return _format_mean_sd(stat, scale, f".{digits}g", ".2g")
+
+
+def format_pct(stat: dict) -> str:
+    """Format a :func:`trial_stat` of fractions as percent, ``mean ± sd`` with one decimal.
+
+    Parameters
+    ----------
+    stat : dict
+        A :func:`trial_stat` result of values in [0, 1] (or differences of them).
+
+    Returns
+    -------
+    str
+        ``"–"`` without a mean, the mean alone without an sd.
+    """
+    return _format_mean_sd(stat, 100.0, ".1f", ".1f")
+
+
+def _format_mean_sd(stat: dict, scale: float, mean_spec: str, sd_spec: str) -> str:
+    """``mean ± sd`` of a :func:`trial_stat`, each scaled and formatted by its spec."""
+    if stat["mean"] is None:
+        return "–"
+    text = format(stat["mean"] * scale, mean_spec)
+    return text if stat["sd"] is None else f"{text} ± {format(stat['sd'] * scale, sd_spec)}"

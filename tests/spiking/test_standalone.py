@@ -1,0 +1,111 @@
+"""The compiled E/I network: one cpp_standalone build shared by the module, re-run
+with new seeds and parameters; numpy runtime as the statistical reference."""
+
+import numpy as np
+import pytest
+from brian2 import ms
+
+from scenarios.experiments.ei import load_schedule
+from spiking.network import EISimulation
+from spiking.params import EINetworkParams
+from spiking.sleep import SleepParams
+
+PARAMS = EINetworkParams(t_present=100 * ms, t_rest=50 * ms)
+SLEEP = SleepParams(sleep_ratio=0.0)
+
+
+@pytest.fixture(scope="module")
+def schedule():
+    return load_schedule("digits", 60, 12, n_readout_train=12, data_seed=0)
+
+
+@pytest.fixture(scope="module")
+def sim(schedule, tmp_path_factory):
+    build = tmp_path_factory.mktemp("ei_build")
+    s = EISimulation(PARAMS, SLEEP, schedule.images, schedule.n_train,
+                     backend="cpp_standalone", directory=build, progress=False)
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def run_seed1(sim):
+    return sim.run(seed=1)
+
+
+def test_same_seed_gives_identical_results(sim, run_seed1):
+    again = sim.run(seed=1)
+    np.testing.assert_array_equal(again.counts_exc, run_seed1.counts_exc)
+    np.testing.assert_array_equal(again.final_weights["exc_exc"], run_seed1.final_weights["exc_exc"])
+    assert run_seed1.counts_exc.sum() > 0
+
+
+def test_other_seed_changes_network_and_spikes_without_recompiling(sim, run_seed1):
+    build_dir = sim.directory
+    mtime = (build_dir / "main").stat().st_mtime
+    other = sim.run(seed=2)
+    assert (build_dir / "main").stat().st_mtime == mtime  # same binary
+    assert len(other.final_weights["exc_exc"]) != len(run_seed1.final_weights["exc_exc"]) or \
+        not np.array_equal(other.final_weights["exc_exc"], run_seed1.final_weights["exc_exc"])
+    assert not np.array_equal(other.counts_exc, run_seed1.counts_exc)
+
+
+def test_exc_exc_weight_grows_without_sleep(run_seed1):
+    W = run_seed1.weights["exc_exc"]
+    assert len(run_seed1.episodes) == 0
+    assert W[-1] > 1.002 * W[0]
+    # a trend, not a fluctuation: the second half of the trace is above the first
+    half = len(W) // 2
+    assert W[half:].mean() > W[:half].mean()
+
+
+def test_runtime_parameters_change_the_run(sim, run_seed1):
+    frozen = sim.run(seed=1, params=EINetworkParams(t_present=100 * ms, t_rest=50 * ms,
+                                                     plastic=False))
+    for p in ("inp_exc", "exc_exc", "inh_exc"):
+        W = frozen.weights[p]
+        assert W[-1] == pytest.approx(W[0], rel=1e-9)
+    with_sleep = sim.run(seed=1, sleep=SleepParams(sleep_ratio=0.3, alpha_trig=1.02))
+    assert len(with_sleep.episodes) > 0
+    assert with_sleep.sleep_time <= 0.3 / 0.7 * with_sleep.wake_time + 1e-9
+
+
+def test_numpy_and_standalone_agree_statistically(schedule, run_seed1):
+    sim_np = EISimulation(PARAMS, SLEEP, schedule.images, schedule.n_train, backend="numpy",
+                          progress=False)
+    out_np = sim_np.run(seed=1)
+    rate_np = out_np.mean_rates(0.1)
+    rate_sa = run_seed1.mean_rates(0.1)
+    for pop in ("exc", "inh"):
+        assert rate_np[pop] > 0.5
+        assert rate_np[pop] == pytest.approx(rate_sa[pop], rel=0.3), pop
+    assert out_np.counts_exc.shape == run_seed1.counts_exc.shape
+
+
+def test_objects_are_compiled_with_the_precompiled_header(sim, tmp_path):
+    """GCC marks a precompiled header it uses with '!' in its -H trace ('x' if rejected)."""
+    import shutil
+    import subprocess
+
+    from spiking.backend import PCH_HEADER, PCH_MAKEFILE
+
+    copy = tmp_path / "build"
+    shutil.copytree(sim.directory, copy, symlinks=True, ignore=shutil.ignore_patterns("results"))
+    assert (copy / f"{PCH_HEADER}.gch").exists()
+    obj = sorted(copy.glob("code_objects/*stateupdater*.o"))[0].relative_to(copy).as_posix()
+    (copy / obj).unlink()
+    done = subprocess.run(["make", "-f", "makefile", "-f", PCH_MAKEFILE, obj, "CXX=g++ -H"],
+                          cwd=copy, capture_output=True, text=True, check=True)
+    trace = done.stderr.splitlines()
+    assert f"! ./{PCH_HEADER}.gch" in trace or f"! {PCH_HEADER}.gch" in trace, trace[:5]
+    # the object was the only thing rebuilt: the header was already precompiled
+    assert "-x c++-header" not in done.stdout
+
+
+def test_standalone_make_arguments_are_restored_after_the_build(sim):
+    import brian2
+
+    from spiking.backend import PCH_MAKEFILE, reset_device
+
+    reset_device()
+    assert PCH_MAKEFILE not in brian2.prefs.devices.cpp_standalone.extra_make_args_unix
