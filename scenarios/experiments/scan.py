@@ -39,7 +39,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["RUNTIME_PARAMS", "grid_points", "run_point", "run_scan", "summarise", "scan_figures",
+from scenarios.runs.grid import COMPILED_MARK, build_lock, grid_points, point_key, run_grid, seed_build_dir
+
+__all__ = ["RUNTIME_PARAMS", "run_point", "summarise", "scan_figures",
            "main", "bench_main"]
 
 #: Parameters that a compiled network takes at run time: name -> (target, unit)
@@ -85,31 +87,6 @@ def parse_param(text: str) -> tuple[str, list[float]]:
     if not vals:
         raise ValueError(f"--param {name}: no values given")
     return name, vals
-
-
-def point_key(point: dict) -> str:
-    """Directory name of a grid point, e.g. ``ratio=0.1__seed=3__sigma=2``."""
-    parts = [f"{k}={point[k]:g}" if isinstance(point[k], float) else f"{k}={point[k]}"
-             for k in sorted(point) if k not in ("ratio", "seed", "arm")]
-    head = [f"{point['arm']}"] if point.get("arm", "sleep") != "sleep" else []
-    head += [f"ratio={point['ratio']:g}", f"seed={point['seed']}"]
-    return "__".join(head + parts)
-
-
-def grid_points(ratios, seeds, extra: dict, frozen_baseline: bool = True) -> list[dict]:
-    """All grid points (plus one plasticity-off baseline run per seed)."""
-    names = sorted(extra)
-    points = []
-    for combo in itertools.product(*(extra[n] for n in names)):
-        for ratio in ratios:
-            for seed in seeds:
-                p = {"arm": "sleep", "ratio": float(ratio), "seed": int(seed)}
-                p.update(dict(zip(names, combo)))
-                points.append(p)
-    if frozen_baseline:
-        for seed in seeds:
-            points.append({"arm": "frozen", "ratio": 0.0, "seed": int(seed)})
-    return points
 
 
 def _params_for(point: dict, config: dict):
@@ -170,52 +147,6 @@ def _structure_key(params, sleep) -> str:
 
 
 # --- worker side -------------------------------------------------------------
-
-#: File that marks a build directory whose binary finished compiling.
-COMPILED_MARK = ".compiled"
-
-
-@contextlib.contextmanager
-def build_lock(path: Path):
-    """Exclusive lock on ``path`` (``flock``), held while one worker compiles.
-
-    Workers of one machine, or of several that share ``DIR`` over a file
-    system with working ``flock``, then compile each network structure once.
-    """
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def seed_build_dir(root: Path, key: str, build: Path) -> Path | None:
-    """Start a new build directory from a finished one of the same structure.
-
-    Copies (keeping modification times) the first ``root/<key>-*`` directory
-    that holds :data:`COMPILED_MARK` to ``build``, without its ``results``;
-    Brian2 then rewrites only source files whose content changed and ``make``
-    recompiles only those. Does nothing if ``build`` exists or no finished
-    build is found.
-
-    Returns
-    -------
-    Path or None
-        The directory copied, or None.
-    """
-    if build.exists():
-        return None
-    for candidate in sorted(root.glob(f"{key}-*")):
-        if candidate != build and candidate.is_dir() and (candidate / COMPILED_MARK).exists():
-            shutil.copytree(candidate, build, symlinks=True,
-                            ignore=shutil.ignore_patterns("results", COMPILED_MARK))
-            return candidate
-    return None
-
 
 _WORKER: dict = {"sim": None, "key": None, "schedule": None, "schedule_key": None}
 
@@ -337,47 +268,6 @@ def _row(meta: dict) -> dict:
 
 
 # --- driver side ---------------------------------------------------------------
-
-def run_scan(points: list[dict], config: dict, workers: int = 2, scheduler: str | None = None,
-             progress: bool = True, func=None) -> list[dict]:
-    """Run every unfinished point on Dask.
-
-    ``func(point, config)`` runs one point and saves ``<out>/runs/<point_key(point)>/result.json``
-    (atomically, e.g. with :func:`spiking.record.save_result`); it defaults to
-    :func:`run_point` (the E/I network). Points whose result exists are skipped,
-    which makes any scan resumable. Returns the futures' results of this call.
-    """
-    func = run_point if func is None else func
-    from dask.distributed import Client, LocalCluster, as_completed
-    from tqdm import tqdm
-
-    out = Path(config["out"])
-    todo = [p for p in points if not (out / "runs" / point_key(p) / "result.json").exists()]
-    done = len(points) - len(todo)
-    print(f"[scan] {len(points)} runs, {done} already finished, {len(todo)} to run", flush=True)
-    rows = []
-    if todo:
-        if scheduler:
-            client = Client(scheduler)
-            cluster = None
-        else:
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=40)
-            client = Client(cluster)
-        try:
-            futures = [client.submit(func, p, config, key=f"run-{point_key(p)}", pure=False)
-                       for p in todo]
-            bar = tqdm(total=len(points), initial=done, unit="run", desc="scan", disable=not progress)
-            for fut in as_completed(futures):
-                rows.append(fut.result())
-                bar.update(1)
-            bar.close()
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
-    return rows
-
 
 def collect_rows(out) -> list[dict]:
     rows = []
@@ -520,7 +410,7 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     points = grid_points(ratios, args.seeds, extra, frozen_baseline=not args.no_frozen_baseline)
     t0 = time.perf_counter()
-    run_scan(points, config, workers=args.workers, scheduler=args.scheduler)
+    run_grid(points, config, run_point, workers=args.workers, scheduler=args.scheduler, label="scan")
     summarise(out, config)
     print((out / "summary.md").read_text())
     if not args.no_figures:

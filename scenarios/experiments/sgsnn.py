@@ -46,8 +46,8 @@ Sleep with ratio 0 never runs and leaves the weights bit-identical.
 Scan
 ----
 ``main`` builds the grid sleep ratio × seed (× arm: ``ff`` feed-forward,
-``recurrent``) with :func:`scenarios.scan.grid_points` and runs it through
-:func:`scenarios.scan.run_scan` (Dask, resumable: finished points are
+``recurrent``) with :func:`scenarios.runs.grid.grid_points` and runs it through
+:func:`scenarios.runs.grid.run_grid` (Dask, resumable: finished points are
 skipped). Each point is saved as ``DIR/runs/<key>/result.json`` +
 ``arrays.npz``; the directory gets ``summary.csv`` (one row per run),
 ``summary.md`` (mean ± sd per arm and ratio), ``result.json``
@@ -456,7 +456,7 @@ def _sleep_params(config: dict, ratio: float) -> SleepParams:
 
 def run_sgsnn_point(point: dict, config: dict) -> dict:
     """Train and test one grid point (in a Dask worker) and save it; returns its summary row."""
-    from scenarios.experiments.scan import point_key
+    from scenarios.runs.grid import point_key
     from scenarios.runs.results import package_versions, save_result
 
     run_dir = Path(config["out"]) / "runs" / point_key(point)
@@ -728,7 +728,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from scenarios.experiments.scan import grid_points, run_scan
+    from scenarios.runs.grid import grid_points, run_grid
 
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
@@ -758,8 +758,8 @@ def main(argv=None) -> int:
                 p["arm"] = arm
             points.append(p)
     t0 = time.perf_counter()
-    run_scan(points, config, workers=args.workers, scheduler=args.scheduler,
-             progress=sys.stderr.isatty(), func=run_sgsnn_point)
+    run_grid(points, config, run_sgsnn_point, workers=args.workers, scheduler=args.scheduler,
+             progress=sys.stderr.isatty(), label="sgsnn")
     summary = summarise(out, config)
     print((out / "summary.md").read_text())
     if not args.no_figures:

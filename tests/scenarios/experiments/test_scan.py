@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.experiments.scan import COMPILED_MARK, build_lock, grid_points, parse_param, point_key, seed_build_dir
+from scenarios.experiments.scan import parse_param
+from scenarios.runs.grid import COMPILED_MARK, build_lock, grid_points, point_key, seed_build_dir
 
 SCAN = ["--dataset", "digits", "--n-train", "8", "--n-test", "10", "--t-present", "50",
         "--t-rest", "20", "--backend", "numpy", "--sleep-ratio", "0", "0.3", "--seeds", "0", "1",
