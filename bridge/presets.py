@@ -5,8 +5,8 @@ catastrophic forgetting in artificial neural networks", Nat. Commun. 13:7742
 (2022). The per-dataset numbers (input rate, increment, decrement, threshold
 factors, impulse scale) were found by the authors with a genetic algorithm and
 are copied from their public MATLAB code (GitHub
-``tmtadros/SleepReplayConsolidation``; see the project's
-``REFERENCE.md``, section A).
+``tmtadros/SleepReplayConsolidation``; the table is in the project's
+``docs/ALGORITHMS.md``, section 1).
 
 Units
 -----
@@ -180,7 +180,7 @@ class SRCParams:
         return self.beta
 
 
-#: The authors' per-dataset SRC parameters (REFERENCE.md A). ``steps`` is the
+#: The authors' per-dataset SRC parameters (their ``run_*_summary.m`` scripts). ``steps`` is the
 #: sleep length after the first task (MNIST/Fashion: 15000 + (k-1)·5000 after
 #: task k).
 PRESETS: dict[str, SRCParams] = {
@@ -205,8 +205,8 @@ PRESETS: dict[str, SRCParams] = {
                             beta=(4.700579, 7.750487, 7.055086), alpha_scale=9.284002,
                             steps=255, mask_size=11, image_side=28),
     # Patches toy: one weight layer (100 inputs -> 4 outputs), 10x10 images, no mask.
-    # max_rate, inc, dec and steps are from REFERENCE.md A. beta and alpha_scale are not
-    # listed there; they come from the authors' Patches/run_patches_softmax.m:
+    # max_rate, inc, dec and steps are those of the authors' patches scripts; beta and
+    # alpha_scale come from their Patches/run_patches_softmax.m:
     # sleep_opts.beta = [0.95 0.65 0.35]*1.1 (only the first entry is used by a one-layer
     # network: 1.045) and sleep_opts.alpha = norm_constants*4.25 (alpha_scale = 4.25).
     "patches": SRCParams(max_rate=64.0, inc=0.0035, dec=0.0002, beta=(0.95 * 1.1,),

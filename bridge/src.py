@@ -3,7 +3,8 @@
 Implements the sleep phase of Tadros, Krishnan, Ramyaa & Bazhenov,
 "Sleep-like unsupervised replay reduces catastrophic forgetting in artificial
 neural networks", Nat. Commun. 13:7742 (2022), following the authors' MATLAB
-code (``sleep/sleepnn_old.m``; project ``REFERENCE.md`` section A).
+code (``sleep/sleepnn_old.m``; summarised in the project's ``docs/ALGORITHMS.md``,
+section 1).
 
 Algorithm (one time step of length ``dt``; all layers are processed in order
 *within the same step*, so a spike can cross the whole network in one step):

@@ -52,7 +52,8 @@ from . import equations as eq
 from .backend import (DEFAULT_BACKEND, activate_standalone, check_backend, is_standalone,
                       reset_device, use_backend)
 from .params import PLASTIC_PATHWAYS, EINetworkParams, ParameterError
-from .sleep import SleepParams, decode_end_reason, sleep_decay, sleep_noise, stop_when
+from .functions import sleep_decay, sleep_noise, stop_when
+from .sleep import SleepParams, decode_end_reason
 
 __all__ = ["build_network", "EISimulation", "RunOutput", "SEED_ENV"]
 

@@ -12,9 +12,10 @@ until ``W <= alpha_base * W(0)``, the episode reaches ``max_sleep``, or the
 sleep budget (``sleep_ratio``) is spent.
 
 The controller itself runs inside the Brian2 simulation (see
-:mod:`spiking.network`); this module holds its parameters, the decay rule
-shared by every model of the project (:func:`power_law_decay`), and the Brian2
-functions the compiled simulation calls.
+:mod:`spiking.network`); this module holds its parameters and the decay rule
+shared by every model of the project (:func:`power_law_decay`). The Brian2
+functions the compiled simulation calls (the same decay, the sleep noise, the
+early stop) are in :mod:`spiking.functions`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from brian2 import Function, Quantity, check_units, implementation, mV, ms, second, volt
+from brian2 import Quantity, mV, ms, second
 
 from .params import PLASTIC_PATHWAYS, ParameterError, check_range
 
@@ -34,9 +35,6 @@ __all__ = [
     "SleepParams",
     "power_law_decay",
     "decode_end_reason",
-    "sleep_decay",
-    "stop_when",
-    "sleep_noise",
 ]
 
 SLEEP_MODES = ("off", "trigger", "schedule")
@@ -84,124 +82,6 @@ def power_law_decay(w: Any, w_tgt: float, lam: float, steps: int | float = 1) ->
     w_arr = np.asarray(w, dtype=float)
     out = np.sign(w_arr) * w_tgt * (np.abs(w_arr) / w_tgt) ** exponent
     return out if isinstance(w, np.ndarray) else float(out)
-
-
-# ---------------------------------------------------------------------------
-# Brian2 functions used by the compiled controller. Each has a C++ and a Cython
-# implementation (and the Python one for numpy), all computing the same thing
-# as power_law_decay for the non-negative weight magnitudes the network stores.
-# The branch matters for speed: awake, the decay costs one comparison per
-# synapse instead of a pow().
-
-@implementation(
-    "cpp",
-    """
-    double sleep_decay(double w, double w_tgt, double lam, double sleeping)
-    {
-        if (sleeping < 0.5 || w <= 0.0)
-            return w;
-        return w_tgt * pow(w / w_tgt, lam);
-    }
-    """,
-)
-@implementation(
-    "cython",
-    """
-    cdef double sleep_decay(double w, double w_tgt, double lam, double sleeping):
-        if sleeping < 0.5 or w <= 0.0:
-            return w
-        return w_tgt * (w / w_tgt) ** lam
-    """,
-)
-@check_units(w=1, w_tgt=1, lam=1, sleeping=1, result=1)
-def sleep_decay(w, w_tgt, lam, sleeping):
-    """Power-law decay of a weight magnitude, applied only while ``sleeping``."""
-    w = np.asarray(w, dtype=float)
-    sleeping = np.broadcast_to(np.asarray(sleeping, dtype=float), w.shape)
-    out = w.copy()
-    active = (sleeping > 0.5) & (w > 0)
-    wt = np.broadcast_to(np.asarray(w_tgt, dtype=float), w.shape)[active]
-    lam_arr = np.broadcast_to(np.asarray(lam, dtype=float), w.shape)[active]
-    out[active] = wt * (w[active] / wt) ** lam_arr
-    return out
-
-
-def _noise_numpy(sleeping, sigma):
-    sleeping = np.asarray(sleeping, dtype=float)
-    out = np.zeros_like(sleeping)
-    asleep = sleeping > 0.5
-    n = int(np.count_nonzero(asleep))
-    if n:
-        out[asleep] = np.broadcast_to(np.asarray(sigma, dtype=float), sleeping.shape)[asleep] * \
-            np.random.randn(n)
-    return out
-
-
-_noise_cython = """
-cdef double sleep_noise(double sleeping, double sigma):
-    if sleeping < 0.5:
-        return 0.0
-    import numpy
-    return sigma * numpy.random.randn()
-"""
-
-#: Brian2 function: a Gaussian membrane kick of s.d. ``sigma`` while
-#: ``sleeping``, 0 (without drawing a random number) while awake. Drawing the
-#: random numbers only during sleep keeps the awake network as fast as one
-#: without a sleep phase. Uses Brian2's own generators (seeded by
-#: ``brian2.seed`` and ``$SLEEP_SNN_SEED``).
-sleep_noise = Function(_noise_numpy, arg_units=[1, volt], return_unit=volt,
-                       arg_names=["sleeping", "sigma"])
-sleep_noise.implementations.add_implementation(
-    "cpp",
-    """
-    double sleep_noise(double sleeping, double sigma)
-    {
-        if (sleeping < 0.5)
-            return 0.0;
-        return sigma * brian::_random_generators[0].randn();
-    }
-    """,
-    compiler_kwds={"headers": ['"objects.h"']},
-)
-sleep_noise.implementations.add_implementation("cython", _noise_cython)
-sleep_noise.implementations.add_numpy_implementation(_noise_numpy, discard_units=True)
-
-
-def _stop_numpy(flag):
-    flag = np.asarray(flag, dtype=float)
-    if np.any(flag > 0.5):
-        from brian2 import stop
-
-        stop()
-    return flag
-
-
-_stop_cython = """
-cdef double stop_when(double flag):
-    if flag > 0.5:
-        from brian2 import stop
-        stop()
-    return flag
-"""
-
-#: Brian2 function that ends the current ``run()`` at the end of the step in
-#: which ``flag > 0.5`` (the simulation stops as soon as all images are shown,
-#: however long the network slept).
-stop_when = Function(_stop_numpy, arg_units=[1], return_unit=1, arg_names=["flag"])
-stop_when.implementations.add_implementation(
-    "cpp",
-    """
-    double stop_when(double flag)
-    {
-        if (flag > 0.5)
-            Network::_globally_stopped = true;
-        return flag;
-    }
-    """,
-    compiler_kwds={"headers": ['"network.h"']},
-)
-stop_when.implementations.add_implementation("cython", _stop_cython)
 
 
 @dataclass(frozen=True)

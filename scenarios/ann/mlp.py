@@ -2,7 +2,7 @@
 
 The network, loss and optimiser follow the authors' code of Tadros et al.
 (2022), *Sleep-like unsupervised replay reduces catastrophic forgetting in
-artificial neural networks*, Nat. Commun. 13:7742 (see ``REFERENCE.md`` A):
+artificial neural networks*, Nat. Commun. 13:7742 (their public MATLAB code):
 784-1200-1200-10, no biases, ReLU after every layer including the output,
 weights ~ U(-0.01, 0.01), squared-error loss on one-hot targets, SGD with
 learning rate 0.1 and momentum 0.5, dropout 0.25 on the hidden layers, batches
@@ -24,13 +24,16 @@ MNIST):
 
 Differences from the authors' MATLAB code, on purpose
 -----------------------------------------------------
-* Dropout is ``torch.nn.Dropout`` (inverted dropout: activations are scaled by
-  ``1/(1-p)`` at training time and left alone at test time). The MATLAB code
-  scales by ``1-p`` at test time instead. Both give the same expected
-  activations; for a bias-free ReLU network the two parametrisations differ by
-  a per-layer positive scale, which the data-based normalisation of the
-  ANN→SNN conversion removes. Learning dynamics differ slightly (the
+* Dropout is ``torch.nn.Dropout`` by default (inverted dropout: activations
+  are scaled by ``1/(1-p)`` at training time and left alone at test time). The
+  MATLAB code scales by ``1-p`` at test time instead. Both give the same
+  expected activations; for a bias-free ReLU network the two parametrisations
+  differ by a per-layer positive scale, which the data-based normalisation of
+  the ANN→SNN conversion removes. Learning dynamics differ slightly (the
   gradients of the inverted form are ``1/(1-p)`` larger on dropped-out layers).
+  ``make_mlp(convention="authors")`` builds the authors' modules instead
+  (:mod:`bridge.conventions`: non-inverted dropout and an output ReLU with an
+  identity backward pass), from the same initial weights.
 * The last minibatch of an epoch may be smaller than ``batch_size`` (the MATLAB
   code requires the set size to be a multiple of it; 5000/100 is).
 """
@@ -46,9 +49,11 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from bridge.conventions import AuthorsDropout, StraightThroughReLU
 from scenarios.runs.seeds import derived_seed
 
 __all__ = [
+    "CONVENTIONS",
     "DEFAULT_TASKS",
     "make_mlp",
     "squared_error",
@@ -68,6 +73,8 @@ DEFAULT_TASKS: tuple[tuple[int, ...], ...] = ((0, 1), (2, 3), (4, 5), (6, 7), (8
 _ALLOWED_INITS = ("uniform", "kaiming")
 _ALLOWED_LOSSES = ("mse", "ce")
 _ALLOWED_OPTIMIZERS = ("sgd", "sam", "gnp")
+#: Training conventions of :func:`make_mlp`: the SRC authors' modules or PyTorch's.
+CONVENTIONS = ("authors", "torch")
 
 
 # --------------------------------------------------------------------------- model
@@ -78,13 +85,15 @@ def make_mlp(
     init_scale: float = 0.01,
     relu_output: bool = True,
     seed: int = 0,
+    convention: str = "torch",
 ) -> nn.Sequential:
     """Build a bias-free ReLU MLP that the ANN→SNN converter accepts.
 
     Layout: ``Flatten``, then for each hidden layer ``Linear(bias=False)``,
     ``ReLU`` and (if ``dropout > 0``) ``Dropout``; then the output
     ``Linear(bias=False)`` followed by ``ReLU`` if ``relu_output``. No other
-    module types are used.
+    module types are used, except the authors' two modules with
+    ``convention="authors"``.
 
     Parameters
     ----------
@@ -104,6 +113,15 @@ def make_mlp(
     seed : int
         Seed of the ``torch.Generator`` used for the initial weights; the
         global torch RNG state is left as it was.
+    convention : {"torch", "authors"}
+        ``"torch"`` (default): ``nn.Dropout`` and ``nn.ReLU``. ``"authors"``:
+        the conventions of the SRC authors' MATLAB code,
+        :class:`~bridge.conventions.AuthorsDropout` (non-inverted) in place of
+        every ``nn.Dropout`` and :class:`~bridge.conventions.StraightThroughReLU`
+        in place of the output ``ReLU`` (if ``relu_output``). The modules are
+        swapped after the initialisation, so both conventions hold the same
+        weights for the same ``seed``. Both are accepted by
+        :func:`bridge.convert.from_torch`.
 
     Returns
     -------
@@ -119,6 +137,8 @@ def make_mlp(
         raise ValueError(f"init={init!r}: must be one of {_ALLOWED_INITS}")
     if not (init_scale > 0 and math.isfinite(init_scale)):
         raise ValueError(f"init_scale={init_scale!r}: must be a finite number > 0")
+    if convention not in CONVENTIONS:
+        raise ValueError(f"convention={convention!r}: must be one of {CONVENTIONS}")
 
     gen = torch.Generator().manual_seed(int(seed))
     layers: list[nn.Module] = [nn.Flatten()]
@@ -136,6 +156,12 @@ def make_mlp(
                 layers.append(nn.Dropout(p=float(dropout)))
         elif relu_output:
             layers.append(nn.ReLU())
+    if convention == "authors":
+        # after the initialisation: same weights as the torch convention for the same seed
+        last = len(layers) - 1
+        layers = [AuthorsDropout(m.p) if isinstance(m, nn.Dropout)
+                  else StraightThroughReLU() if isinstance(m, nn.ReLU) and i == last
+                  else m for i, m in enumerate(layers)]
     return nn.Sequential(*layers)
 
 

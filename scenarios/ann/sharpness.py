@@ -30,14 +30,13 @@ from __future__ import annotations
 
 import contextlib
 import math
-import time
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["sharpness_seed000", "sam_sharpness", "hessian_top_eigenvalue", "bench_hessian"]
+__all__ = ["sharpness_seed000", "sam_sharpness", "hessian_top_eigenvalue"]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -328,93 +327,3 @@ def hessian_top_eigenvalue(model: nn.Module, loss_fn: LossFn, X, y, tol: float =
         "n_samples": len(X),
         "batch_size": len(X) if batch_size is None else min(int(batch_size), len(X)),
     }
-
-
-# --------------------------------------------------------------------------- benchmark
-def bench_hessian(sizes: Sequence[int] = (784, 1200, 1200, 10), n_images: int = 1000, seed: int = 0,
-                  images=None, labels=None, model: nn.Module | None = None, loss: str = "mse",
-                  tol: float = 1e-4, max_iter: int = 100, threads: int | None = 1) -> dict:
-    """Time :func:`hessian_top_eigenvalue` on an MLP.
-
-    Parameters
-    ----------
-    sizes : sequence of int
-        Layer widths of the :func:`scenarios.mlp.make_mlp` network built when
-        ``model`` is None (authors' initialisation, seeded by ``seed``).
-    n_images : int
-        Number of samples used (the first ``n_images`` of ``images``, or that
-        many random ones).
-    seed : int
-        Seed of the model, the random data and the power-iteration start.
-    images, labels : array-like, optional
-        Data (``(n, h, w)`` or ``(n, d)`` floats, integer labels). Default:
-        pixels ~ U(0, 1) and uniformly random labels.
-    model : torch.nn.Module, optional
-        A (trained) model to use instead of a fresh one.
-    loss : {"mse", "ce"}
-        Loss (see :func:`scenarios.mlp.loss_function`).
-    tol, max_iter
-        Passed to :func:`hessian_top_eigenvalue`.
-    threads : int or None
-        ``torch.set_num_threads`` for the measurement (restored afterwards);
-        None leaves it alone.
-
-    Returns
-    -------
-    dict
-        ``wall_s``, ``s_per_hvp``, ``iterations``, ``eigenvalue``,
-        ``converged``, ``n_images``, ``n_params``, ``threads``, ``data``
-        ("random" or "given").
-    """
-    from scenarios.ann.mlp import loss_function, make_mlp
-
-    if model is None:
-        model = make_mlp(sizes, seed=seed)
-    n_classes = int(sizes[-1])
-    rng = np.random.default_rng(seed)
-    if images is None:
-        X = torch.as_tensor(rng.random((n_images, int(sizes[0])), dtype=np.float32))
-        y = torch.as_tensor(rng.integers(0, n_classes, n_images))
-        data = "random"
-    else:
-        X = torch.as_tensor(np.asarray(images[:n_images], dtype=np.float32))
-        if labels is None:
-            raise ValueError("labels are needed with images")
-        y = torch.as_tensor(np.asarray(labels[:n_images], dtype=np.int64))
-        data = "given"
-    device = next(model.parameters()).device
-    X, y = X.to(device), y.to(device)
-    old_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(int(threads))
-    try:
-        t0 = time.perf_counter()
-        res = hessian_top_eigenvalue(model, loss_function(loss, n_classes), X, y, tol=tol, max_iter=max_iter, seed=seed)
-        wall = time.perf_counter() - t0
-    finally:
-        torch.set_num_threads(old_threads)
-    return {
-        "wall_s": wall,
-        "s_per_hvp": wall / res["iterations"],
-        "iterations": res["iterations"],
-        "eigenvalue": res["eigenvalue"],
-        "converged": res["converged"],
-        "n_images": int(len(X)),
-        "n_params": int(sum(p.numel() for p in model.parameters() if p.requires_grad)),
-        "threads": torch.get_num_threads() if threads is None else int(threads),
-        "data": data,
-    }
-
-
-if __name__ == "__main__":  # pragma: no cover - manual benchmark
-    import argparse
-    import json
-
-    parser = argparse.ArgumentParser(description="Benchmark Hessian power iteration on the SRC MLP")
-    parser.add_argument("--n-images", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-iter", type=int, default=100)
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
-    print(json.dumps(bench_hessian(n_images=args.n_images, seed=args.seed, max_iter=args.max_iter,
-                                   threads=args.threads), indent=2))

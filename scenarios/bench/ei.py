@@ -1,26 +1,19 @@
-"""``sleep-snn bench ei | scan | src | hessian``: speed and memory benchmarks.
+"""Benchmark of the Brian2 E/I network: speed and memory of the default network with plasticity on.
 
-Each prints progress to stderr and, with ``--json``, one JSON object as the
-last line of stdout.
+:func:`bench_ei` runs the default network (:class:`spiking.params.EINetworkParams`)
+for a given simulated time on random images and returns its figures (speed,
+compile time, rates, sleep, peak memory) as a dict; ``sleep-snn bench ei``
+(:mod:`scenarios.commands.bench`) prints them.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import json
 import resource
-import sys
 import time
 
 import numpy as np
 
-SUBCOMMANDS = {
-    "ei": ("scenarios.bench.ei", "bench_ei_main"),
-    "scan": ("scenarios.experiments.scan", "bench_main"),
-    "src": ("scenarios.bench.src", "main"),
-    "hessian": ("scenarios.bench.hessian", "main"),
-}
+__all__ = ["peak_rss_mb", "bench_ei"]
 
 
 def peak_rss_mb() -> float:
@@ -36,7 +29,33 @@ def bench_ei(sim_seconds: float = 20.0, backend: str = "cpp_standalone", sleep_m
 
     The input is a sequence of random images (uniform intensities with the
     given mean, a Fashion-MNIST-like drive); the whole schedule is training
-    (plasticity on). Returns a dict of figures (see the module doc).
+    (plasticity on).
+
+    Parameters
+    ----------
+    sim_seconds : float
+        Simulated time (s), rounded to whole images.
+    backend : str
+        Brian2 backend.
+    sleep_mode : {"off", "trigger", "schedule"}
+        Sleep controller.
+    sleep_ratio : float
+        Sleep budget of the trigger/schedule modes (0 with ``off``).
+    seed : int
+        Seed of the images and of the network.
+    directory : path-like, optional
+        Standalone build directory.
+    mean_intensity : float
+        Mean pixel intensity of the random images.
+
+    Returns
+    -------
+    dict
+        ``benchmark``, ``backend``, ``sleep_mode``, ``sleep_ratio``,
+        ``sim_seconds``, ``run_seconds``, ``realtime_factor``,
+        ``compile_seconds``, ``n_synapses``, ``n_neurons``,
+        ``mean_rate_exc_hz``, ``mean_rate_inh_hz``, ``achieved_sleep_ratio``,
+        ``n_episodes``, ``peak_rss_mb``, ``threads``.
     """
     from brian2 import second
 
@@ -75,38 +94,3 @@ def bench_ei(sim_seconds: float = 20.0, backend: str = "cpp_standalone", sleep_m
         "peak_rss_mb": peak_rss_mb(),
         "threads": 1,
     }
-
-
-def bench_ei_main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="sleep-snn bench ei",
-                                     description="speed of the default E/I network with plasticity on")
-    parser.add_argument("--sim-seconds", type=float, default=20.0, help="simulated seconds (20)")
-    parser.add_argument("--backend", default="cpp_standalone")
-    parser.add_argument("--sleep-mode", default="off", choices=("off", "trigger", "schedule"))
-    parser.add_argument("--sleep-ratio", type=float, default=0.1,
-                        help="sleep budget for trigger/schedule modes (0.1)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--build-dir", default=None)
-    parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
-    args = parser.parse_args(argv)
-    res = bench_ei(args.sim_seconds, args.backend, args.sleep_mode, args.sleep_ratio, args.seed,
-                   args.build_dir)
-    if args.json:
-        print(json.dumps(res))
-    else:
-        for k, v in res.items():
-            print(f"{k:>22}: {v}")
-    return 0
-
-
-def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in SUBCOMMANDS:
-        print("usage: sleep-snn bench {" + ",".join(SUBCOMMANDS) + "} [options]", file=sys.stderr)
-        return 2
-    module, func = SUBCOMMANDS[argv[0]]
-    return int(getattr(importlib.import_module(module), func)(argv[1:]) or 0)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -1,3 +1,152 @@
-"""``sleep-snn bench`` (transitional: the parser still lives in :mod:`scenarios.bench.ei`)."""
+"""``sleep-snn bench ei | scan | src | hessian``: speed and memory benchmarks.
 
-from scenarios.bench.ei import main  # noqa: F401
+Each prints progress to stderr and, with ``--json``, one JSON object as the
+last line of stdout. The benchmarks themselves are the functions of
+:mod:`scenarios.bench` (:func:`~scenarios.bench.ei.bench_ei`,
+:func:`~scenarios.bench.scan.bench_scan`, :func:`~scenarios.bench.src.bench_src`,
+:func:`scenarios.bench.hessian.run`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+__all__ = ["SUBCOMMANDS", "main"]
+
+
+def _print_flush(text: str) -> None:
+    print(text, flush=True)
+
+
+def bench_ei_main(argv=None) -> int:
+    """``sleep-snn bench ei``."""
+    from scenarios.bench.ei import bench_ei
+
+    parser = argparse.ArgumentParser(prog="sleep-snn bench ei",
+                                     description="speed of the default E/I network with plasticity on")
+    parser.add_argument("--sim-seconds", type=float, default=20.0, help="simulated seconds (20)")
+    parser.add_argument("--backend", default="cpp_standalone")
+    parser.add_argument("--sleep-mode", default="off", choices=("off", "trigger", "schedule"))
+    parser.add_argument("--sleep-ratio", type=float, default=0.1,
+                        help="sleep budget for trigger/schedule modes (0.1)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--build-dir", default=None)
+    parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    args = parser.parse_args(argv)
+    res = bench_ei(args.sim_seconds, args.backend, args.sleep_mode, args.sleep_ratio, args.seed,
+                   args.build_dir)
+    if args.json:
+        print(json.dumps(res))
+    else:
+        for k, v in res.items():
+            print(f"{k:>22}: {v}")
+    return 0
+
+
+def bench_scan_main(argv=None) -> int:
+    """``sleep-snn bench scan --runs R --workers W --json``.
+
+    Runs the same R-point scan (sleep ratio 0.1, seeds 0..R-1) with 1 and with W
+    workers (:func:`scenarios.bench.scan.bench_scan`, which says what the
+    figures mean).
+    """
+    from scenarios.bench.scan import bench_scan
+
+    parser = argparse.ArgumentParser(prog="sleep-snn bench scan")
+    parser.add_argument("--runs", type=int, default=8, help="scan points (seeds 0..R-1; default 8)")
+    parser.add_argument("--workers", type=int, default=2, help="workers W compared with 1 (default 2)")
+    parser.add_argument("--n-train", type=int, default=100, help="training images per run (default 100)")
+    parser.add_argument("--n-test", type=int, default=50, help="test images per run (default 50)")
+    parser.add_argument("--t-present", type=float, default=100.0,
+                        help="presentation time per image, ms (default 100, a short run; scans use the "
+                             "network's 250)")
+    parser.add_argument("--t-rest", type=float, default=50.0, help="rest after each image, ms (default 50; scans use 100)")
+    parser.add_argument("--dataset", default="digits", help="dataset of the runs (default digits)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    args = parser.parse_args(argv)
+    res = bench_scan(runs=args.runs, workers=args.workers, n_train=args.n_train, n_test=args.n_test,
+                     t_present=args.t_present, t_rest=args.t_rest, dataset=args.dataset)
+    print(json.dumps(res) if args.json else res)
+    return 0
+
+
+def bench_src_main(argv: list[str] | None = None) -> int:
+    """``sleep-snn bench src``."""
+    from scenarios.bench.src import bench_src
+
+    parser = argparse.ArgumentParser(
+        prog="sleep-snn bench src",
+        description="Benchmark of Sleep Replay Consolidation (Tadros et al., Nat. Commun. 13:7742, 2022).")
+    parser.add_argument("--backend", choices=("torch", "brian2"), default="torch")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--steps", type=int, default=2000, help="SRC steps (default 2000)")
+    parser.add_argument("--json", action="store_true", help="print only the JSON result line")
+    parser.add_argument("--data-dir", default=None, help="directory of the Fashion-MNIST IDX files")
+    parser.add_argument("--seed", type=int, default=0, help="seed of training and of the sleep input")
+    parser.add_argument("--brian2-backend", default="cpp_standalone",
+                        choices=("cpp_standalone", "numpy", "cython"))
+    parser.add_argument("--build-dir", default=None, help="Brian2 standalone project directory (kept)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    args = parser.parse_args(argv)
+    if args.steps < 1:
+        parser.error("--steps must be >= 1")
+    out = bench_src(backend=args.backend, device=args.device, steps=args.steps, data_dir=args.data_dir,
+                    seed=args.seed, brian2_backend=args.brian2_backend, build_dir=args.build_dir,
+                    threads=args.threads, dtype=args.dtype, log=None if args.json else _print_flush,
+                    warn=_print_flush)
+    print(json.dumps(out))
+    return 0
+
+
+def bench_hessian_main(argv: list[str] | None = None) -> int:
+    """``sleep-snn bench hessian``."""
+    from scenarios.bench.hessian import run
+
+    p = argparse.ArgumentParser(prog="sleep-snn bench hessian",
+                                description="Time the top Hessian eigenvalue (power iteration) of the "
+                                            "784-1200-1200-10 MLP on one CPU thread.")
+    p.add_argument("--n-images", type=int, default=1000, help="samples in the loss (default 1000)")
+    p.add_argument("--max-iter", type=int, default=100, help="maximum Hessian-vector products (default 100)")
+    p.add_argument("--tol", type=float, default=1e-4, help="relative tolerance of the eigenvalue (default 1e-4)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--loss", choices=("mse", "ce"), default="mse", help="loss (default mse)")
+    p.add_argument("--data", choices=("random", "fashion", "mnist", "digits"), default="random",
+                   help="random pixels and labels (default) or a data set's first training images")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--seed", type=int, default=0, help="seed of the model, the data and the start vector")
+    p.add_argument("--json", action="store_true", help="print only the JSON line")
+    args = p.parse_args(argv)
+    if args.n_images < 1:
+        p.error("--n-images must be >= 1")
+    if args.max_iter < 1:
+        p.error("--max-iter must be >= 1")
+    if not args.tol > 0:
+        p.error("--tol must be > 0")
+    out = run(n_images=args.n_images, seed=args.seed, max_iter=args.max_iter, tol=args.tol, threads=args.threads,
+              loss=args.loss, data=args.data, data_dir=args.data_dir)
+    if not args.json:
+        print(f"top Hessian eigenvalue {out['eigenvalue']:.6g} after {out['iterations']} Hessian-vector products "
+              f"({'converged' if out['converged'] else 'not converged'}), {out['seconds']:.2f} s "
+              f"({out['s_per_hvp']:.3f} s each) on {out['threads']} thread(s), {out['n_params']} parameters, "
+              f"{out['n_images']} images")
+    print(json.dumps(out))
+    return 0
+
+
+#: sub-command -> its main(argv)
+SUBCOMMANDS = {"ei": bench_ei_main, "scan": bench_scan_main, "src": bench_src_main, "hessian": bench_hessian_main}
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in SUBCOMMANDS:
+        print("usage: sleep-snn bench {" + ",".join(SUBCOMMANDS) + "} [options]", file=sys.stderr)
+        return 2
+    return int(SUBCOMMANDS[argv[0]](argv[1:]) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

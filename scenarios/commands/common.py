@@ -1,5 +1,7 @@
 """Command-line helpers shared by the sub-commands.
 
+The E/I commands (``ei``, ``scan``, ``bench ei``) share the network options
+(:func:`add_network_args`, :func:`params_from_args`, :func:`apply_quick`).
 The trial-based commands (``robustness``, ``plasticity``, ...) share one flow:
 run, save into ``--out``, plot unless ``--no-plot``; or only re-plot
 (``--plot-only``); or merge the trials of earlier runs (``--merge``).
@@ -13,7 +15,8 @@ from typing import Any, Callable
 
 from scenarios.runs.results import RESULT_JSON, TABLE_MD
 
-__all__ = ["parse_hidden", "given_options", "add_run_arguments", "run_cli"]
+__all__ = ["parse_hidden", "given_options", "add_run_arguments", "run_cli", "add_network_args",
+           "params_from_args", "QUICK", "apply_quick"]
 
 
 def parse_hidden(spec: str | None) -> tuple | None:
@@ -120,3 +123,89 @@ def run_cli(parser: argparse.ArgumentParser, argv: list[str] | None, *, config_f
         for p in plot(out):
             print(f"wrote {p}")
     return cfg, result
+
+
+# --- the E/I network's options -----------------------------------------------------
+
+def add_network_args(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``ei``, ``scan`` and ``bench ei``."""
+    g = parser.add_argument_group("data")
+    g.add_argument("--dataset", default="fashion",
+                   help="fashion | mnist | kmnist | digits (default: fashion)")
+    g.add_argument("--n-train", type=int, default=2000, help="training images (default 2000)")
+    g.add_argument("--n-test", type=int, default=1000, help="test images (default 1000)")
+    g.add_argument("--n-readout-train", type=int, default=None,
+                   help="training images re-presented to fit the read-out (default: all)")
+    g.add_argument("--size", type=int, default=15, help="images are resized to SIZE x SIZE (15)")
+    g.add_argument("--data-dir", default=None, help="directory with the IDX files")
+    g.add_argument("--data-seed", type=int, default=0,
+                   help="seed of the image subsample (fixed across network seeds; default 0)")
+    n = parser.add_argument_group("network")
+    n.add_argument("--t-present", type=float, default=None, help="presentation time per image (ms)")
+    n.add_argument("--t-rest", type=float, default=None, help="rest after each image (ms)")
+    n.add_argument("--input-rate", type=float, default=None, help="input rate at intensity 1 (Hz)")
+    n.add_argument("--no-plasticity", action="store_true",
+                   help="frozen random weights (the plasticity-off baseline)")
+    s = parser.add_argument_group("sleep")
+    s.add_argument("--sleep-mode", default="trigger", choices=("trigger", "schedule", "off"))
+    s.add_argument("--sleep-ratio", type=float, default=0.0,
+                   help="sleep budget r: sleep <= r/(1-r) x wake (0 = never sleep)")
+    s.add_argument("--alpha-trig", type=float, default=None, help="sleep when W > alpha_trig W(0)")
+    s.add_argument("--alpha-base", type=float, default=None, help="wake when W <= alpha_base W(0)")
+    s.add_argument("--sigma", type=float, default=None, help="sleep membrane noise per step (mV)")
+    s.add_argument("--lam", type=float, default=None, help="power-law decay exponent per step")
+    s.add_argument("--w-tgt", type=float, default=None, help="decay target of every pathway")
+    s.add_argument("--max-sleep", type=float, default=None, help="longest episode (s)")
+    s.add_argument("--sleep-pathways", default=None,
+                   help="comma list of pathways counted and decayed (inp_exc,exc_exc,inh_exc)")
+    parser.add_argument("--seed", type=int, default=0, help="network/noise seed (default 0)")
+    parser.add_argument("--backend", default="cpp_standalone",
+                        help="cpp_standalone (default) | numpy | cython | cuda_standalone")
+    parser.add_argument("--readout", default="logreg", help="logreg | pca_qda | diehl_cook")
+
+
+def params_from_args(args):
+    """``(EINetworkParams, SleepParams)`` from parsed command-line options."""
+    from brian2 import Hz, mV, ms, second
+
+    from spiking.params import EINetworkParams
+    from spiking.sleep import SleepParams
+
+    net_kw = {}
+    if args.t_present is not None:
+        net_kw["t_present"] = args.t_present * ms
+    if args.t_rest is not None:
+        net_kw["t_rest"] = args.t_rest * ms
+    if args.input_rate is not None:
+        net_kw["input_rate"] = args.input_rate * Hz
+    net_kw["n_input"] = args.size * args.size
+    if args.no_plasticity:
+        net_kw["plastic"] = False
+    sleep_kw = {"mode": args.sleep_mode, "sleep_ratio": args.sleep_ratio}
+    for name in ("alpha_trig", "alpha_base", "lam"):
+        if getattr(args, name) is not None:
+            sleep_kw[name] = getattr(args, name)
+    if args.sigma is not None:
+        sleep_kw["sigma"] = args.sigma * mV
+    if args.max_sleep is not None:
+        sleep_kw["max_sleep"] = args.max_sleep * second
+    if args.w_tgt is not None:
+        for p in ("inp_exc", "exc_exc", "inh_exc"):
+            sleep_kw[f"w_tgt_{p}"] = args.w_tgt
+    if args.sleep_pathways:
+        sleep_kw["pathways"] = tuple(p.strip() for p in args.sleep_pathways.split(",") if p.strip())
+    return EINetworkParams(**net_kw), SleepParams(**sleep_kw)
+
+
+#: Sizes of ``--quick`` E/I runs (smoke tests).
+QUICK = {"n_train": 300, "n_test": 150, "t_present": 100.0, "t_rest": 50.0}
+
+
+def apply_quick(args, argv) -> None:
+    """``--quick``: small sizes unless given explicitly (and digits unless a dataset is named)."""
+    given = {a.split("=")[0] for a in argv if a.startswith("--")}
+    if "--dataset" not in given:
+        args.dataset = "digits"
+    for key, value in QUICK.items():
+        if "--" + key.replace("_", "-") not in given:
+            setattr(args, key, value)

@@ -1,4 +1,4 @@
-"""``sleep-snn ei``: train the Brian2 E/I network with STDP (and optionally
+"""The E/I experiment: train the Brian2 E/I network with STDP (and optionally
 sleep), then read it out.
 
 One simulation shows the training images with plasticity on (the sleep
@@ -10,90 +10,22 @@ images. Follows the protocol of arXiv 2601.08447 with its evaluation quirks
 removed (official splits, frozen weights while recording features, the whole
 test subset scored).
 
-Writes ``DIR/result.json``, ``DIR/arrays.npz`` and figures in ``DIR``.
+:func:`run_ei` runs one such simulation and returns ``(meta, arrays)`` for
+:func:`scenarios.runs.results.save_result` (``DIR/result.json`` and
+``DIR/arrays.npz``); the ``sleep-snn ei`` command (:mod:`scenarios.commands.ei`)
+saves them and draws the figures of :mod:`scenarios.figures.ei`.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["add_network_args", "params_from_args", "load_schedule", "run_ei", "main"]
-
-
-def add_network_args(parser: argparse.ArgumentParser) -> None:
-    """Options shared by ``ei``, ``scan`` and ``bench ei``."""
-    g = parser.add_argument_group("data")
-    g.add_argument("--dataset", default="fashion",
-                   help="fashion | mnist | kmnist | digits (default: fashion)")
-    g.add_argument("--n-train", type=int, default=2000, help="training images (default 2000)")
-    g.add_argument("--n-test", type=int, default=1000, help="test images (default 1000)")
-    g.add_argument("--n-readout-train", type=int, default=None,
-                   help="training images re-presented to fit the read-out (default: all)")
-    g.add_argument("--size", type=int, default=15, help="images are resized to SIZE x SIZE (15)")
-    g.add_argument("--data-dir", default=None, help="directory with the IDX files")
-    g.add_argument("--data-seed", type=int, default=0,
-                   help="seed of the image subsample (fixed across network seeds; default 0)")
-    n = parser.add_argument_group("network")
-    n.add_argument("--t-present", type=float, default=None, help="presentation time per image (ms)")
-    n.add_argument("--t-rest", type=float, default=None, help="rest after each image (ms)")
-    n.add_argument("--input-rate", type=float, default=None, help="input rate at intensity 1 (Hz)")
-    n.add_argument("--no-plasticity", action="store_true",
-                   help="frozen random weights (the plasticity-off baseline)")
-    s = parser.add_argument_group("sleep")
-    s.add_argument("--sleep-mode", default="trigger", choices=("trigger", "schedule", "off"))
-    s.add_argument("--sleep-ratio", type=float, default=0.0,
-                   help="sleep budget r: sleep <= r/(1-r) x wake (0 = never sleep)")
-    s.add_argument("--alpha-trig", type=float, default=None, help="sleep when W > alpha_trig W(0)")
-    s.add_argument("--alpha-base", type=float, default=None, help="wake when W <= alpha_base W(0)")
-    s.add_argument("--sigma", type=float, default=None, help="sleep membrane noise per step (mV)")
-    s.add_argument("--lam", type=float, default=None, help="power-law decay exponent per step")
-    s.add_argument("--w-tgt", type=float, default=None, help="decay target of every pathway")
-    s.add_argument("--max-sleep", type=float, default=None, help="longest episode (s)")
-    s.add_argument("--sleep-pathways", default=None,
-                   help="comma list of pathways counted and decayed (inp_exc,exc_exc,inh_exc)")
-    parser.add_argument("--seed", type=int, default=0, help="network/noise seed (default 0)")
-    parser.add_argument("--backend", default="cpp_standalone",
-                        help="cpp_standalone (default) | numpy | cython | cuda_standalone")
-    parser.add_argument("--readout", default="logreg", help="logreg | pca_qda | diehl_cook")
-
-
-def params_from_args(args):
-    """``(EINetworkParams, SleepParams)`` from parsed command-line options."""
-    from brian2 import Hz, mV, ms, second
-
-    from spiking.params import EINetworkParams
-    from spiking.sleep import SleepParams
-
-    net_kw = {}
-    if args.t_present is not None:
-        net_kw["t_present"] = args.t_present * ms
-    if args.t_rest is not None:
-        net_kw["t_rest"] = args.t_rest * ms
-    if args.input_rate is not None:
-        net_kw["input_rate"] = args.input_rate * Hz
-    net_kw["n_input"] = args.size * args.size
-    if args.no_plasticity:
-        net_kw["plastic"] = False
-    sleep_kw = {"mode": args.sleep_mode, "sleep_ratio": args.sleep_ratio}
-    for name in ("alpha_trig", "alpha_base", "lam"):
-        if getattr(args, name) is not None:
-            sleep_kw[name] = getattr(args, name)
-    if args.sigma is not None:
-        sleep_kw["sigma"] = args.sigma * mV
-    if args.max_sleep is not None:
-        sleep_kw["max_sleep"] = args.max_sleep * second
-    if args.w_tgt is not None:
-        for p in ("inp_exc", "exc_exc", "inh_exc"):
-            sleep_kw[f"w_tgt_{p}"] = args.w_tgt
-    if args.sleep_pathways:
-        sleep_kw["pathways"] = tuple(p.strip() for p in args.sleep_pathways.split(",") if p.strip())
-    return EINetworkParams(**net_kw), SleepParams(**sleep_kw)
+__all__ = ["Schedule", "load_schedule", "readout_from_output", "pixel_baseline", "training_sleep_ratio",
+           "summarise_run", "run_ei"]
 
 
 @dataclasses.dataclass
@@ -180,7 +112,7 @@ def training_sleep_ratio(sleep_time: float, n_train: int, t_present: float, t_re
 
 def summarise_run(out, schedule: Schedule, params, sleep, readout, *, seed: int,
                   extra: dict | None = None) -> tuple[dict, dict]:
-    """``(meta, arrays)`` of one E/I run, ready for :func:`spiking.record.save_result`."""
+    """``(meta, arrays)`` of one E/I run, ready for :func:`scenarios.runs.results.save_result`."""
     from brian2 import second
 
     from spiking.params import as_plain_dict
@@ -229,78 +161,54 @@ def summarise_run(out, schedule: Schedule, params, sleep, readout, *, seed: int,
     return meta, arrays
 
 
-def run_ei(args) -> dict:
-    """Run ``sleep-snn ei`` from parsed options; returns the saved metadata."""
+def run_ei(params, sleep, schedule: Schedule, *, backend: str = "cpp_standalone", directory=None,
+           seed: int = 0, readout: str = "logreg", extra: dict | None = None,
+           log=print) -> tuple[dict, dict]:
+    """One E/I run: train (with sleep as ``sleep`` allows), read out, summarise.
+
+    Parameters
+    ----------
+    params : spiking.params.EINetworkParams
+        The network.
+    sleep : spiking.sleep.SleepParams
+        The sleep controller.
+    schedule : Schedule
+        The images (see :func:`load_schedule`).
+    backend : str
+        Brian2 device or code generation target (``cpp_standalone``, ``numpy``, ...).
+    directory : path-like, optional
+        Run directory; a standalone backend builds in ``directory/build``.
+    seed : int
+        Network and noise seed, also the seed of the read-out.
+    readout : str
+        ``logreg`` | ``pca_qda`` | ``diehl_cook``.
+    extra : dict, optional
+        More metadata (e.g. ``command``), stored after ``pixel_baseline_accuracy``.
+    log : callable
+        Receives the progress line.
+
+    Returns
+    -------
+    meta : dict
+        Metadata of :func:`summarise_run` plus ``pixel_baseline_accuracy``
+        (the same read-out on the raw pixels) and ``total_wall_seconds``.
+    arrays : dict
+        The arrays of :func:`summarise_run`.
+    """
     from spiking.backend import is_standalone
     from spiking.network import EISimulation
-    from scenarios.runs.results import save_result
 
-    params, sleep = params_from_args(args)
-    schedule = load_schedule(args.dataset, args.n_train, args.n_test, size=args.size,
-                             data_dir=args.data_dir, data_seed=args.data_seed,
-                             n_readout_train=args.n_readout_train)
-    out_dir = Path(args.out)
     t0 = time.perf_counter()
-    print(f"[ei] {args.dataset}: {schedule.n_train} training images, {schedule.n_readout_train} + "
-          f"{schedule.n_test} read-out images; backend {args.backend}; sleep {sleep.mode}, "
-          f"ratio {sleep.sleep_ratio}", flush=True)
-    with EISimulation(params, sleep, schedule.images, schedule.n_train, backend=args.backend,
-                      directory=out_dir / "build" if is_standalone(args.backend) else None,
-                      seed=args.seed) as sim:
-        out = sim.run(seed=args.seed)
-    readout = readout_from_output(out, schedule, args.readout, seed=args.seed)
-    pixels = pixel_baseline(schedule, args.readout, seed=args.seed)
-    meta, arrays = summarise_run(out, schedule, params, sleep, readout, seed=args.seed,
-                                 extra={"pixel_baseline_accuracy": pixels.accuracy,
-                                        "command": "sleep-snn " + " ".join(args.argv),
+    log(f"[ei] {schedule.dataset}: {schedule.n_train} training images, {schedule.n_readout_train} + "
+        f"{schedule.n_test} read-out images; backend {backend}; sleep {sleep.mode}, "
+        f"ratio {sleep.sleep_ratio}")
+    build = Path(directory) / "build" if directory is not None and is_standalone(backend) else None
+    with EISimulation(params, sleep, schedule.images, schedule.n_train, backend=backend,
+                      directory=build, seed=seed) as sim:
+        out = sim.run(seed=seed)
+    result = readout_from_output(out, schedule, readout, seed=seed)
+    pixels = pixel_baseline(schedule, readout, seed=seed)
+    meta, arrays = summarise_run(out, schedule, params, sleep, result, seed=seed,
+                                 extra={"pixel_baseline_accuracy": pixels.accuracy, **(extra or {}),
                                         "total_wall_seconds": time.perf_counter() - t0})
-    save_result(out_dir, meta, arrays)
-    from scenarios.figures.ei import ei_figures
-
-    figs = ei_figures(out_dir)
-    rates = meta["mean_rate_hz"]["readout"]
-    print(f"[ei] accuracy {readout.accuracy:.3f} ({readout.method}; raw pixels "
-          f"{pixels.accuracy:.3f}); rates exc {rates['exc']:.2f} Hz, inh {rates['inh']:.2f} Hz; "
-          f"slept {out.sleep_time:.1f} s in {len(out.episodes)} episodes "
-          f"(ratio {out.sleep_ratio:.3f}); compile {out.compile_seconds:.1f} s, run "
-          f"{out.run_seconds:.1f} s ({out.realtime_factor:.1f}x real time)")
-    print(f"[ei] wrote {out_dir / 'result.json'}, {out_dir / 'arrays.npz'} and {len(figs)} figures")
-    return meta
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="sleep-snn ei", description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    add_network_args(parser)
-    parser.add_argument("--out", default="results/ei", help="output directory")
-    parser.add_argument("--quick", action="store_true",
-                        help="small run for smoke tests: digits, 300 train / 150 test images, short presentations")
-    return parser
-
-
-QUICK = {"n_train": 300, "n_test": 150, "t_present": 100.0, "t_rest": 50.0}
-
-
-def apply_quick(args, argv) -> None:
-    """``--quick``: small sizes unless given explicitly (and digits unless a dataset is named)."""
-    given = {a.split("=")[0] for a in argv if a.startswith("--")}
-    if "--dataset" not in given:
-        args.dataset = "digits"
-    for key, value in QUICK.items():
-        if "--" + key.replace("_", "-") not in given:
-            setattr(args, key, value)
-
-
-def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    args.argv = ["ei"] + argv
-    if args.quick:
-        apply_quick(args, argv)
-    run_ei(args)
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    return meta, arrays

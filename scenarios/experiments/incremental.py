@@ -1,4 +1,4 @@
-"""``sleep-snn incremental``: class-incremental learning with Sleep Replay Consolidation.
+"""Class-incremental learning with Sleep Replay Consolidation: the protocol.
 
 Reproduces the class-incremental experiments of Tadros, Krishnan, Ramyaa &
 Bazhenov, "Sleep-like unsupervised replay reduces catastrophic forgetting in
@@ -6,9 +6,8 @@ artificial neural networks", Nat. Commun. 13:7742 (2022): Table 1 (sequential
 training, SRC, rehearsal, rehearsal + SRC, parallel training), Fig. 2
 (accuracy on every task after each training phase T and sleep phase S) and
 Fig. 4 (correlations between the hidden representations of classes before and
-after sleep). The protocol follows the authors' MATLAB code
-(``FashionMNIST/run_class_task_summary.m``, ``run_sleep_with_replay.m``;
-project ``REFERENCE.md`` section A):
+after sleep). The protocol follows the authors' public MATLAB code
+(``FashionMNIST/run_class_task_summary.m``, ``run_sleep_with_replay.m``):
 
 * network 784-1200-1200-10, no biases, ReLU on the hidden *and* output
   layers, weights ~ U(-0.01, 0.01), squared error on one-hot targets, SGD with
@@ -30,19 +29,21 @@ project ``REFERENCE.md`` section A):
   ``round(n*fraction, -2)``; plain squared error (the authors' rehearsal
   script has no weighted loss either).
 
-Two training conventions (``--convention``):
+Two training conventions (``IncrementalConfig.convention``):
 
 ``authors`` (default, faithful)
-    The DeepLearnToolbox conventions of the authors' code: *non-inverted*
+    The DeepLearnToolbox conventions of the authors' code
+    (:mod:`bridge.conventions`, built by
+    ``scenarios.ann.mlp.make_mlp(convention="authors")``): *non-inverted*
     dropout (training multiplies by a 0/1 mask, test mode multiplies hidden
     activations by 0.75) and an output ReLU whose backward pass is the
-    identity (``nnbp.m``: ``d{n} = -e`` for a ReLU output, no derivative). The
-    conversion for sleep is then done here, exactly as
-    ``utils/normalize_nn_data.m`` (test-mode activations, i.e. hidden × 0.75),
-    and the :class:`~bridge.convert.SpikingSpec` is passed to
-    :func:`bridge.src.sleep`.
+    identity (``nnbp.m``: ``d{n} = -e`` for a ReLU output, no derivative).
+    :func:`bridge.convert.from_torch` (inside :func:`bridge.src.sleep`)
+    evaluates these modules in their test mode, so the normalisation is the
+    authors' ``utils/normalize_nn_data.m`` (test-mode activations, i.e.
+    hidden × 0.75).
 ``torch``
-    Plain PyTorch modules (:func:`scenarios.mlp.make_mlp`: inverted
+    Plain PyTorch modules (:func:`scenarios.ann.mlp.make_mlp`: inverted
     ``nn.Dropout``, ordinary ReLU output) converted by
     :func:`bridge.convert.from_torch` inside :func:`bridge.src.sleep`.
     Differences: (1) a torch-trained network computes the same function as
@@ -53,24 +54,19 @@ Two training conventions (``--convention``):
     output units that go negative on a task stop learning (the authors' code
     lets them recover).
 
-Outputs (``--out DIR``): ``result.json`` (everything needed to redraw and to
-audit: per-trial accuracy matrices ``acc[stage, task]`` for every arm, with
-stages ``T1, S1, T2, S2, ...`` for the sleeping arms; parameters; seeds; data
-sizes; sleep statistics per phase; wall times; package versions),
-``table.md`` (Table-1 layout) and figures (``incremental_stages``,
-``incremental_correlation``, ``incremental_summary``; PNG and PDF). Simulation
-and plotting are separate: :func:`plot` redraws the figures from
-``result.json``.
-
-``--tune BUDGET`` runs the documented search for a tuned SRC preset instead
+:func:`run` returns the result (everything needed to redraw and to audit:
+per-trial accuracy matrices ``acc[stage, task]`` for every arm, with stages
+``T1, S1, T2, S2, ...`` for the sleeping arms; parameters; seeds; data sizes;
+sleep statistics per phase; wall times; package versions); :func:`save` writes
+it as ``result.json`` and ``table.md`` (Table-1 layout). The figures are drawn
+from the saved files by :mod:`scenarios.figures.incremental`; the command is
+:mod:`scenarios.commands.incremental`; the search for a tuned SRC preset
 (evolutionary search over ``max_rate, inc, dec, beta`` on a validation split
-of the training data, never the test set), see :func:`tune`.
+of the training data, never the test set) is :func:`scenarios.experiments.tune.tune`.
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import dataclasses
 import json
 import math
@@ -85,31 +81,30 @@ import numpy as np
 import torch
 from torch import nn
 
-from bridge.conventions import AuthorsDropout, StraightThroughReLU
-from bridge.convert import DeadLayerError, SpikingSpec
+from bridge.convert import DeadLayerError
 from bridge.presets import PRESETS, SRCParams, preset as bridge_preset
 from bridge.src import sleep as bridge_sleep
-from scenarios.runs.results import to_jsonable as _jsonable
+from scenarios.ann.mlp import CONVENTIONS, TrainConfig, Trainer, make_mlp, task_splits
+from scenarios.runs.results import load_result, package_versions, save_result
 from scenarios.runs.seeds import derived_seed
 from scenarios.runs.stats import format_mean_sd, mean_sd
-from scenarios.ann.mlp import TrainConfig, Trainer, make_mlp, task_splits
-from scenarios.runs.results import package_versions
 
 __all__ = [
     "ARMS",
     "ARM_LABELS",
+    "CONVENTIONS",
+    "DATASET_NAMES",
     "DATASET_PRESETS",
+    "QUICK",
     "TUNED_PRESETS_FILE",
-    "AuthorsDropout",
-    "StraightThroughReLU",
     "IncrementalConfig",
     "TaskData",
     "build_model",
     "class_correlations",
     "load_task_data",
-    "main",
+    "merge",
     "merge_results",
-    "plot",
+    "preset_schedule",
     "rehearsal_count",
     "resolve_preset",
     "run",
@@ -118,8 +113,9 @@ __all__ = [
     "sleep_model",
     "sleep_schedule",
     "stage_labels",
+    "summarise",
     "table_markdown",
-    "tune",
+    "task_classes",
 ]
 
 #: Arms of Table 1, in the order of the table.
@@ -140,37 +136,37 @@ SLEEP_ARMS = ("src", "rehearsal_src")
 DATASET_PRESETS = {"fashion": "fashion", "mnist": "mnist", "digits": "mnist"}
 #: Display names of the datasets.
 DATASET_NAMES = {"fashion": "Fashion MNIST", "mnist": "MNIST", "digits": "Digits (sklearn, 28×28)"}
-#: Tuned presets found by :func:`tune` (JSON: name -> SRCParams fields).
+#: Tuned presets found by :func:`scenarios.experiments.tune.tune` (JSON: name -> SRCParams fields).
 TUNED_PRESETS_FILE = Path(__file__).with_name("tuned_presets.json")
 #: Hidden layers whose class correlations are recorded (0 = first hidden layer).
 CORRELATION_LAYERS = (0, 1)
 #: Images per class used for the image-level correlation summary.
 CORRELATION_IMAGES_PER_CLASS = 30
-CONVENTIONS = ("authors", "torch")
 #: Settings of ``--quick`` (a smoke test that runs in seconds; not a result).
 QUICK = dict(dataset="digits", trials=1, hidden=(128, 128), n_per_task=250, epochs=10,
              sleep_steps=1000, sleep_increment=250)
 
 
 # --------------------------------------------------------------------------
-# Model: the authors' (DeepLearnToolbox) conventions as torch modules
+# Model: the protocol's network in one of the two conventions
 # --------------------------------------------------------------------------
 def build_model(sizes: Sequence[int], convention: str = "authors", dropout: float = 0.25,
                 seed: int = 0) -> nn.Sequential:
-    """The 784-1200-1200-10-style bias-free ReLU MLP in one of the two conventions.
+    """The 784-1200-1200-10-style bias-free ReLU MLP of the protocol, in one of the two conventions.
 
-    Both conventions start from the same U(-0.01, 0.01) weights for the same
-    ``seed`` (:func:`scenarios.mlp.make_mlp`).
+    :func:`scenarios.ann.mlp.make_mlp` with the protocol's settings
+    (U(-0.01, 0.01) weights, output ReLU). Both conventions start from the
+    same weights for the same ``seed``.
 
     Parameters
     ----------
     sizes : sequence of int
         Layer widths, input first.
     convention : {"authors", "torch"}
-        ``"authors"`` replaces ``nn.Dropout`` by :class:`AuthorsDropout` and the
-        output ``nn.ReLU`` by :class:`StraightThroughReLU`; ``"torch"`` keeps
-        :func:`~scenarios.mlp.make_mlp`'s modules (convertible by
-        :func:`bridge.convert.from_torch`).
+        ``"authors"``: :class:`~bridge.conventions.AuthorsDropout` in place of
+        ``nn.Dropout`` and :class:`~bridge.conventions.StraightThroughReLU` in
+        place of the output ``nn.ReLU``; ``"torch"``: the plain torch modules.
+        Both are converted by :func:`bridge.convert.from_torch`.
     dropout : float
         Dropout probability of the hidden layers.
     seed : int
@@ -180,22 +176,8 @@ def build_model(sizes: Sequence[int], convention: str = "authors", dropout: floa
     -------
     torch.nn.Sequential
     """
-    if convention not in CONVENTIONS:
-        raise ValueError(f"convention={convention!r}: must be one of {CONVENTIONS}")
-    model = make_mlp(tuple(sizes), dropout=dropout, init="uniform", init_scale=0.01,
-                     relu_output=True, seed=seed)
-    if convention == "torch":
-        return model
-    mods = list(model.children())
-    out: list[nn.Module] = []
-    for i, m in enumerate(mods):
-        if isinstance(m, nn.Dropout):
-            out.append(AuthorsDropout(m.p))
-        elif isinstance(m, nn.ReLU) and i == len(mods) - 1:
-            out.append(StraightThroughReLU())
-        else:
-            out.append(m)
-    return nn.Sequential(*out)
+    return make_mlp(tuple(sizes), dropout=dropout, init="uniform", init_scale=0.01,
+                    relu_output=True, seed=seed, convention=convention)
 
 
 def _linears(model: nn.Module) -> list[nn.Linear]:
@@ -426,9 +408,10 @@ def resolve_preset(name: str, **overrides: Any) -> SRCParams:
 def preset_schedule(name: str) -> tuple[int, int] | None:
     """``(sleep_steps, sleep_increment)`` stored with a tuned preset, or None.
 
-    A preset search may also scale the sleep schedule (see :func:`tune`); the
-    tuned preset then carries it, and the command line uses it unless
-    ``--sleep-steps`` / ``--sleep-increment`` are given.
+    A preset search may also scale the sleep schedule (see
+    :func:`scenarios.experiments.tune.tune`); the tuned preset then carries
+    it, and the command line uses it unless ``--sleep-steps`` /
+    ``--sleep-increment`` are given.
     """
     entry = _load_tuned().get(name) if name not in PRESETS else None
     if entry and "sleep_steps" in entry:
@@ -774,12 +757,12 @@ def summarise(trials: list[dict], arms: Sequence[str]) -> list[dict]:
         finals = [t["arms"][arm]["overall"][-1] for t in trials]
         per_task = np.array([_final_per_task(t["arms"][arm]) for t in trials])
         m, s = mean_sd(finals)
+        task_m, task_s = mean_sd(per_task, axis=0)
         rows.append({
             "arm": arm, "label": ARM_LABELS[arm], "values": finals, "mean": m,
             "sd": None if math.isnan(s) else s,
-            "per_task_mean": per_task.mean(axis=0).tolist(),
-            "per_task_sd": (per_task.std(axis=0, ddof=1).tolist() if len(trials) > 1
-                            else [None] * per_task.shape[1]),
+            "per_task_mean": task_m.tolist(),
+            "per_task_sd": task_s.tolist() if len(trials) > 1 else [None] * per_task.shape[1],
         })
     return rows
 
@@ -827,6 +810,22 @@ def run(cfg: IncrementalConfig, log=print, params: SRCParams | None = None,
         "versions": package_versions(),
         "command": list(sys.argv),
     }
+
+
+def merge(result_dirs: Sequence, out: str | os.PathLike | None = None) -> dict:
+    """Merge the saved runs in ``result_dirs`` (:func:`merge_results`); save into ``out`` if given.
+
+    Raises
+    ------
+    ValueError
+        A result file is missing or unreadable
+        (:class:`~scenarios.runs.results.ResultFileError`), or the runs are
+        not compatible.
+    """
+    merged = merge_results([load_result(d) for d in result_dirs])
+    if out is not None:
+        save(merged, out)
+    return merged
 
 
 def merge_results(results: Sequence[dict]) -> dict:
@@ -899,521 +898,11 @@ def table_markdown(result: dict) -> str:
 
 
 def save(result: dict, out: str | os.PathLike) -> Path:
-    """Write ``result.json`` and ``table.md`` into ``out`` (created); return the directory.
-
-    ``result.json`` is written atomically (temporary file, then rename).
-    """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / "result.json.tmp"
-    tmp.write_text(json.dumps(_jsonable(result), indent=1))
-    tmp.replace(out / "result.json")
-    (out / "table.md").write_text(table_markdown(result))
-    return out
-
-
-# --------------------------------------------------------------------------
-# Figures
-# --------------------------------------------------------------------------
-def _stage_stats(result: dict, arm: str) -> tuple[np.ndarray, np.ndarray]:
-    a = np.array([t["arms"][arm]["acc"] for t in result["trials"]], dtype=float)
-    sd = a.std(axis=0, ddof=1) if a.shape[0] > 1 else np.full(a.shape[1:], np.nan)
-    return a.mean(axis=0), sd
-
-
-def plot(result_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None,
-         prefix: str = "incremental_") -> list[Path]:
-    """Draw the figures of a saved run (reads ``result_dir/result.json``).
-
-    Figures (PNG + PDF, names prefixed with ``prefix``):
-
-    * ``stages``: accuracy on every task after each stage (paper Fig. 2), one
-      panel per arm with stages (sequential, SRC, rehearsal, rehearsal + SRC);
-      bars = mean over trials, error bars = sd;
-    * ``correlation``: class-by-class correlation of the class-averaged
-      activations of hidden layers 1 and 2, before and after the last sleep
-      and after task 2 / sleep 2 (paper Fig. 4), first trial;
-    * ``summary``: final accuracy per arm (Table 1) with the individual trials.
-
-    Parameters
-    ----------
-    result_dir : path-like
-    out_dir : path-like, optional
-        Where to write (default ``result_dir``).
-    prefix : str
+    """Write ``result.json`` and ``table.md`` into ``out`` (created, each file atomically).
 
     Returns
     -------
-    list of pathlib.Path
-        Files written.
+    pathlib.Path
+        The path of ``result.json``.
     """
-    import matplotlib.pyplot as plt
-
-    from scenarios.figures import style as plotting
-
-    result_dir = Path(result_dir)
-    out_dir = Path(out_dir) if out_dir is not None else result_dir
-    result = json.loads((result_dir / "result.json").read_text())
-    written: list[Path] = []
-    tasks = result["tasks"]
-    task_labels = [f"Task {t + 1} ({','.join(map(str, c))})" for t, c in enumerate(tasks)]
-    staged = [a for a in result["arms"] if a != "parallel"]
-    with plotting.style():
-        if staged:
-            fig, axes = plt.subplots(len(staged), 1, figsize=(7.0, 2.1 * len(staged) + 0.4), squeeze=False)
-            for ax, arm in zip(axes[:, 0], staged):
-                mu, sd = _stage_stats(result, arm)
-                plotting.grouped_bars(mu, sd, result["stage_labels"][arm], task_labels, ax=ax,
-                                      ylabel="accuracy", ylim=(0, 1.02), legend=False)
-                title = ARM_LABELS[arm]
-                if "parallel" in result["arms"]:
-                    par = np.mean([t["arms"]["parallel"]["overall"][-1] for t in result["trials"]])
-                    ax.axhline(par, color="0.5", lw=0.8, ls=":")
-                    title += f"  (dotted: parallel {100 * par:.1f}%)"
-                ax.set_title(title, loc="left")
-            handles, labels = axes[0, 0].get_legend_handles_labels()
-            fig.legend(handles, labels, loc="upper center", ncol=len(labels), frameon=False)
-            fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
-            written += plotting.save_figure(fig, out_dir / f"{prefix}stages")
-
-        first = result["trials"][0]["arms"].get("src", {})
-        corr = first.get("correlations")
-        if corr:
-            labels = first["stages"]
-            all_classes = [str(c) for g in tasks for c in g]
-            pairs = []
-            n = len(tasks)
-            if n >= 2:
-                pairs.append(("T2", "S2", 4))
-            pairs.append((f"T{n}", f"S{n}", len(all_classes)))
-            layers = sorted(corr[0].keys())
-            fig, axes = plt.subplots(len(pairs) * len(layers), 2,
-                                     figsize=(5.6, 2.6 * len(pairs) * len(layers)), squeeze=False)
-            row = 0
-            for before, after, n_cls in pairs:
-                for layer in layers:
-                    for col, st in enumerate((before, after)):
-                        c = np.array(corr[labels.index(st)][layer]["class_corr"], dtype=float)[:n_cls, :n_cls]
-                        info = corr[labels.index(st)][layer]
-                        plotting.heatmap(c, ax=axes[row, col], labels=all_classes[:n_cls],
-                                         title=f"{layer}, after {st}\nwithin {info['within']:.2f}, "
-                                               f"between {info['between']:.2f}",
-                                         colorbar=col == 1)
-                    row += 1
-            fig.tight_layout()
-            written += plotting.save_figure(fig, out_dir / f"{prefix}correlation")
-
-        fig, ax = plt.subplots(figsize=(4.6, 2.8))
-        rows = result["table"]
-        x = np.arange(len(rows))
-        means = [r["mean"] for r in rows]
-        sds = [r["sd"] if r["sd"] is not None else 0.0 for r in rows]
-        ax.bar(x, means, 0.6, yerr=sds, color=[plotting.PALETTE[i % len(plotting.PALETTE)] for i in x])
-        for i, r in enumerate(rows):
-            ax.plot(np.full(len(r["values"]), i), r["values"], "k.", ms=3)
-            ax.text(i, r["mean"] + 0.03, f"{100 * r['mean']:.1f}", ha="center", fontsize=7)
-        ax.set_xticks(x)
-        ax.set_xticklabels([r["label"].replace(" + ", "\n+ ").replace(" training", "") for r in rows])
-        ax.set_ylabel(f"final {result['sizes']['eval_split']} accuracy")
-        ax.set_ylim(0, 1.05)
-        ax.set_title(f"{result.get('dataset_name', result['dataset'])}, {len(result['seeds'])} trial(s)",
-                     loc="left")
-        fig.tight_layout()
-        written += plotting.save_figure(fig, out_dir / f"{prefix}summary")
-    return written
-
-
-# --------------------------------------------------------------------------
-# Tuning (search for a tuned preset on a validation split)
-# --------------------------------------------------------------------------
-#: Search box (log-uniform) of the tuned parameters. ``alpha_scale`` is not
-#: searched: dividing ``alpha_scale`` and every ``beta_l`` by the same factor
-#: leaves the dynamics unchanged (spike iff sum of alpha_l·W·s >= beta_l), so
-#: it is kept at the base preset's value and only the betas move.
-SEARCH_SPACE = {
-    "max_rate": (20.0, 1000.0),
-    "inc": (1e-3, 0.3),
-    "dec": (1e-4, 0.05),
-    "beta0": (1.0, 300.0),
-    "beta1": (1.0, 300.0),
-    "beta2": (1.0, 300.0),
-    # membrane leak time constant in steps, 1 / (1 - decay); the presets' 0.999 is 1000
-    "leak_steps": (20.0, 1e5),
-    # multiplies the sleep schedule (sleep_steps and sleep_increment of the config)
-    "sleep_scale": (0.2, 3.0),
-}
-
-
-def _to_params(base: SRCParams, x: dict) -> SRCParams:
-    extra = {}
-    if "leak_steps" in x:
-        extra["decay"] = 1.0 - 1.0 / x["leak_steps"]
-    return dataclasses.replace(base, max_rate=x["max_rate"], inc=x["inc"], dec=x["dec"],
-                               beta=(x["beta0"], x["beta1"], x["beta2"]), **extra)
-
-
-def _scaled_config(cfg: IncrementalConfig, x: dict) -> IncrementalConfig:
-    """``cfg`` with its sleep schedule multiplied by ``x["sleep_scale"]`` (if present)."""
-    f = x.get("sleep_scale", 1.0)
-    if f == 1.0:
-        return cfg
-    return dataclasses.replace(cfg, sleep_steps=max(1, int(round(cfg.sleep_steps * f))),
-                               sleep_increment=int(round(cfg.sleep_increment * f)))
-
-
-def _from_params(p: SRCParams, extended: bool = True) -> dict:
-    b = p.beta_for(3)
-    x = {"max_rate": p.max_rate, "inc": p.inc, "dec": p.dec, "beta0": b[0], "beta1": b[1], "beta2": b[2]}
-    if extended:
-        x.update(leak_steps=1.0 / (1.0 - p.decay), sleep_scale=1.0)
-    return x
-
-
-def _clip(x: dict) -> dict:
-    return {k: float(min(max(v, SEARCH_SPACE[k][0]), SEARCH_SPACE[k][1])) for k, v in x.items()}
-
-
-def _key(x: dict) -> tuple:
-    return tuple((k, float(f"{x[k]:.6g}")) for k in sorted(x))
-
-
-#: Per-process state of the search evaluations (:func:`_tune_init`).
-_TUNE: dict = {}
-
-
-def _tune_init(cfg: IncrementalConfig, base: SRCParams, threads: int) -> None:
-    """Load the data of a search once per process (also a pool initializer)."""
-    torch.set_num_threads(threads)
-    _TUNE.clear()
-    _TUNE.update(cfg=cfg, base=base, data=load_task_data(cfg), caches={})
-
-
-def _tune_evaluate(job: tuple) -> dict:
-    """Score one candidate ``x`` on one trial seed: the search's unit of work."""
-    x, seed, tag = job
-    cfg, caches = _TUNE["cfg"], _TUNE["caches"]
-    t0 = time.perf_counter()
-    r = run_arm("src", _scaled_config(cfg, x), _TUNE["data"], seed, _to_params(_TUNE["base"], x),
-                correlations=False, start_state=caches.setdefault(seed, {}), stage_eval=False)
-    return {"tag": tag, "seed": int(seed), "x": x, "score": r["overall"][-1],
-            "per_task": r["acc"][-1], "seconds": time.perf_counter() - t0,
-            "spikes_per_step": [sl["spikes_per_step"] for sl in r["sleeps"]]}
-
-
-def tune(cfg: IncrementalConfig, budget: int, out: str | os.PathLike, base: str = "fashion",
-         n_random: int | None = None, seeds: Sequence[int] = (1000,), confirm_seeds: Sequence[int] = (1001, 1002),
-         n_confirm: int = 3, search_seed: int = 0, radius: float = 4.0, workers: int = 1,
-         log=print) -> dict:
-    """Evolutionary search for SRC parameters on a validation split.
-
-    Objective: final validation accuracy (all tasks) of the SRC arm of ``cfg``
-    (``cfg.validation`` must be > 0: that many training images per task are
-    held out; the test set is never used), averaged over ``seeds``.
-
-    Procedure: candidate 0 is the ``base`` preset; then ``n_random``
-    (default ``budget // 3``) candidates drawn log-uniformly within a factor
-    ``radius`` of the base values (clipped to :data:`SEARCH_SPACE`); then a
-    steady-state (mu + 1) evolution
-    strategy: the 4 best so far are parents, each child is a parent with
-    log-normal noise (sigma 0.5 shrinking to 0.15 over the run) on every
-    parameter, clipped to the box. After ``budget`` evaluations the
-    ``n_confirm`` best are re-evaluated on ``confirm_seeds`` and the best mean
-    over all its seeds wins. Every evaluation is appended to
-    ``out/search.jsonl`` (a killed search resumes from it). With
-    ``workers > 1`` the seeds of a candidate are evaluated in that many
-    processes at once (one torch thread each, ``SLEEP_SNN_THREADS`` to
-    change); the scores are the same as with one worker.
-
-    Returns
-    -------
-    dict
-        ``best`` (SRCParams fields), ``best_score``, ``evaluations``.
-    """
-    if cfg.validation <= 0:
-        raise ValueError("tune needs cfg.validation > 0 (a hold-out of the training data)")
-    if not (isinstance(workers, int) and workers >= 1):
-        raise ValueError(f"workers={workers!r}: must be an integer >= 1")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    log_file = out / "search.jsonl"
-    threads = max(1, int(os.environ.get("SLEEP_SNN_THREADS", "1")))
-    base_p = resolve_preset(base)
-    n_random = budget // 3 if n_random is None else n_random
-    done: list[dict] = []
-    if log_file.is_file():
-        done = [json.loads(l) for l in log_file.read_text().splitlines() if l.strip()]
-        log(f"resuming: {len(done)} evaluations in {log_file}")
-    stack = contextlib.ExitStack()
-    if workers > 1:
-        # the seeds of one candidate run side by side; spawn (not fork) keeps
-        # torch's thread pools out of the children
-        import concurrent.futures
-        import multiprocessing
-
-        pool = stack.enter_context(concurrent.futures.ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_tune_init, initargs=(cfg, base_p, threads)))
-        run = pool.map
-    else:
-        _tune_init(cfg, base_p, threads)
-        run = map
-
-    def evaluate(x: dict, eval_seeds: Sequence[int], tag: str) -> float:
-        scores: dict[int, float] = {}
-        for s in eval_seeds:
-            hit = next((d for d in done if _key(d["x"]) == _key(x) and d["seed"] == s), None)
-            if hit is not None:
-                scores[s] = hit["score"]
-        pending = [s for s in eval_seeds if s not in scores]
-        for rec in run(_tune_evaluate, [(x, s, tag) for s in pending]):
-            done.append(rec)
-            with log_file.open("a") as f:
-                f.write(json.dumps(_jsonable(rec)) + "\n")
-            log(f"  [{tag}] seed {rec['seed']}: {rec['score']:.4f} per task "
-                f"{np.round(rec['per_task'], 3).tolist()} ({rec['seconds']:.0f} s)  "
-                f"x={ {k: round(v, 5) for k, v in x.items()} }")
-            scores[rec["seed"]] = rec["score"]
-        return float(np.mean([scores[s] for s in eval_seeds]))
-
-    with stack:
-        # candidates are generated deterministically from search_seed, so a resumed
-        # search regenerates the same ones and finds them in the log by tag
-        rng = np.random.default_rng(search_seed)
-        population: list[tuple[float, str, dict]] = []
-        x0 = _clip(_from_params(base_p))
-        population.append((evaluate(x0, seeds, "c0000"), "c0000", x0))
-        for i in range(1, budget):
-            tag = f"c{i:04d}"
-            if i <= n_random:
-                x = _clip({k: float(x0[k] * np.exp(rng.uniform(-np.log(radius), np.log(radius))))
-                           for k in SEARCH_SPACE})
-            else:
-                frac = (i - n_random) / max(1, budget - n_random)
-                sigma = 0.5 - 0.35 * frac
-                parents = sorted(population, key=lambda t: -t[0])[:4]
-                px = parents[int(rng.integers(len(parents)))][2]
-                x = _clip({k: float(v * np.exp(sigma * rng.standard_normal())) for k, v in px.items()})
-            population.append((evaluate(x, seeds, tag), tag, x))
-        ranked = sorted(population, key=lambda t: -t[0])[:n_confirm]
-        confirmed = []
-        for score, tag, x in ranked:
-            full = evaluate(x, tuple(seeds) + tuple(confirm_seeds), tag)
-            confirmed.append((full, tag, x))
-            log(f"confirm {tag}: search {score:.4f}, over {len(seeds) + len(confirm_seeds)} seeds {full:.4f}")
-    best_score, best_tag, best_x = max(confirmed, key=lambda t: t[0])
-    best = _to_params(base_p, best_x)
-    summary = {
-        "best": {**dataclasses.asdict(best), "beta": list(best.beta)},
-        "best_sleep_schedule": {"sleep_steps": _scaled_config(cfg, best_x).sleep_steps,
-                                "sleep_increment": _scaled_config(cfg, best_x).sleep_increment},
-        "best_tag": best_tag, "best_score": best_score,
-        "base": base, "base_score": population[0][0],
-        "budget": budget, "n_random": n_random, "seeds": list(seeds), "confirm_seeds": list(confirm_seeds),
-        "search_seed": search_seed, "search_space": SEARCH_SPACE, "radius": radius, "workers": workers,
-        "confirmed": [{"tag": t, "score": s, "x": x} for s, t, x in confirmed],
-        "config": {**dataclasses.asdict(cfg), "hidden": list(cfg.hidden), "arms": list(cfg.arms)},
-        "n_evaluations": len(done),
-    }
-    (out / "search_summary.json").write_text(json.dumps(_jsonable(summary), indent=1))
-    return summary
-
-
-def search_candidates(records: Sequence[dict], seeds: Sequence[int] | None = None) -> list[dict]:
-    """One row per candidate of a search log (the lines of ``search.jsonl``).
-
-    Parameters
-    ----------
-    records : sequence of dict
-        Evaluations, each with ``tag``, ``seed``, ``x`` and ``score``.
-    seeds : sequence of int, optional
-        Use only these seeds (e.g. the search seeds, leaving out the finalists'
-        confirmation seeds so every candidate is scored alike). Default: all.
-
-    Returns
-    -------
-    list of dict
-        ``tag``, ``x``, ``scores`` (by seed), ``mean`` (over those seeds),
-        sorted by decreasing ``mean`` (ties: by tag). Candidates without an
-        evaluation on ``seeds`` are left out.
-    """
-    rows: dict[str, dict] = {}
-    for r in records:
-        if seeds is not None and r["seed"] not in seeds:
-            continue
-        row = rows.setdefault(r["tag"], {"tag": r["tag"], "x": r["x"], "scores": {}})
-        row["scores"][int(r["seed"])] = float(r["score"])
-    for row in rows.values():
-        row["mean"] = float(np.mean(list(row["scores"].values())))
-    return sorted(rows.values(), key=lambda row: (-row["mean"], row["tag"]))
-
-
-def plot_search(search_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None,
-                seeds: Sequence[int] | None = None, prefix: str = "incremental_tune_") -> list[Path]:
-    """Score of every search candidate against each searched parameter.
-
-    Reads ``search_dir/search.jsonl``; one panel per parameter (log axis),
-    each point a candidate (mean over ``seeds``), the base preset (``c0000``)
-    marked. Writes ``{prefix}landscape`` (PNG + PDF) to ``out_dir`` (default
-    ``search_dir``) and returns the paths.
-    """
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullFormatter
-
-    from scenarios.figures import style as plotting
-
-    search_dir = Path(search_dir)
-    out_dir = Path(out_dir) if out_dir is not None else search_dir
-    records = [json.loads(l) for l in (search_dir / "search.jsonl").read_text().splitlines() if l.strip()]
-    rows = search_candidates(records, seeds)
-    if not rows:
-        raise ValueError(f"no evaluations on seeds {seeds} in {search_dir / 'search.jsonl'}")
-    names = list(rows[0]["x"])
-    score = np.array([r["mean"] for r in rows]) * 100
-    with plotting.style():
-        ncol = 4
-        fig, axes = plt.subplots(-(-len(names) // ncol), ncol, figsize=(9.0, 2.2 * -(-len(names) // ncol)),
-                                 sharey=True, squeeze=False)
-        base = next((r for r in rows if r["tag"] == "c0000"), None)
-        for ax, name in zip(axes.flat, names):
-            v = np.array([r["x"][name] for r in rows])
-            ax.scatter(v, score, s=9, alpha=0.7, lw=0)
-            if base is not None:
-                ax.scatter([base["x"][name]], [base["mean"] * 100], s=40, marker="*",
-                           color="C3", label="base preset", zorder=3)
-            ax.set_xscale("log")
-            ax.xaxis.set_minor_formatter(NullFormatter())
-            ax.set_xlabel(name)
-        for ax in axes.flat[len(names):]:
-            ax.set_visible(False)
-        for ax in axes[:, 0]:
-            ax.set_ylabel("validation acc. (%)")
-        axes.flat[0].legend(loc="lower left", fontsize=7)
-        n_seeds = sorted({s for r in rows for s in r["scores"]})
-        fig.suptitle(f"SRC preset search: {len(rows)} candidates, mean over seeds {n_seeds}", x=0.01,
-                     ha="left", fontsize=9)
-        fig.tight_layout()
-        return plotting.save_figure(fig, out_dir / f"{prefix}landscape")
-
-
-# --------------------------------------------------------------------------
-# Command line
-# --------------------------------------------------------------------------
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="sleep-snn incremental",
-        description="Class-incremental learning with Sleep Replay Consolidation (Tadros et al. 2022, "
-                    "Table 1 / Fig. 2 / Fig. 4): sequential, SRC, rehearsal, rehearsal+SRC, parallel.")
-    p.add_argument("--dataset", choices=tuple(DATASET_PRESETS), default="fashion")
-    p.add_argument("--tasks", type=int, default=5, help="number of tasks (classes split in order)")
-    p.add_argument("--trials", type=int, default=3)
-    p.add_argument("--backend", choices=("torch", "brian2"), default="torch")
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    p.add_argument("--rehearsal", type=float, default=0.0075, help="fraction of old data rehearsed")
-    p.add_argument("--preset", default=None,
-                   help="SRC preset (default: the dataset's: fashion->fashion, mnist->mnist, digits->mnist); "
-                        "also tuned presets such as fashion-tuned")
-    p.add_argument("--n-per-task", type=int, default=5000)
-    p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--seed", type=int, default=0, help="seed of the first trial (trial k uses seed+k)")
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--out", default="results/incremental")
-    p.add_argument("--hidden", default="1200,1200", help="hidden widths, comma separated")
-    p.add_argument("--convention", choices=CONVENTIONS, default="authors",
-                   help="training/normalisation conventions: the authors' MATLAB ones (default) or torch's")
-    p.add_argument("--sleep-steps", type=int, default=None,
-                   help="sleep length after task 1 (default: the preset's schedule, else 15000)")
-    p.add_argument("--sleep-increment", type=int, default=None,
-                   help="extra steps per later task (default: the preset's schedule, else 5000)")
-    p.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated subset of {','.join(ARMS)}")
-    p.add_argument("--validation", type=int, default=0,
-                   help="hold out this many training images per task and evaluate on them (not the test set)")
-    p.add_argument("--no-correlations", action="store_true", help="skip the hidden-layer correlations")
-    p.add_argument("--no-plot", action="store_true", help="only simulate and save")
-    p.add_argument("--quick", action="store_true",
-                   help="tiny smoke run: digits (28x28), 128-128 hidden, all ~250 images per task, "
-                        "10 epochs, sleeps of 1000 + 250 (k-1) steps, 1 trial (overrides those options)")
-    p.add_argument("--merge", default=None, metavar="DIR,DIR,...",
-                   help="merge the result.json of these runs (same settings, different seeds) into --out "
-                        "and redraw; nothing is simulated")
-    p.add_argument("--tune", type=int, default=0, metavar="BUDGET",
-                   help="run the preset search with this many evaluations instead (needs --validation)")
-    p.add_argument("--tune-base", default=None, help="preset the search starts from (default: --preset)")
-    p.add_argument("--tune-seeds", default="1000", help="seeds of the search evaluations")
-    p.add_argument("--tune-confirm-seeds", default="1001,1002", help="extra seeds for the finalists")
-    p.add_argument("--tune-random", type=int, default=None, help="random candidates before evolution")
-    p.add_argument("--tune-search-seed", type=int, default=0)
-    p.add_argument("--tune-radius", type=float, default=4.0,
-                   help="random candidates lie within this factor of the base values")
-    p.add_argument("--tune-workers", type=int, default=1,
-                   help="processes that evaluate the seeds of a candidate side by side (default 1)")
-    return p
-
-
-def config_from_args(args: argparse.Namespace) -> IncrementalConfig:
-    """Build the :class:`IncrementalConfig` of parsed command-line arguments."""
-    kw = dict(dataset=args.dataset, n_tasks=args.tasks, trials=args.trials, backend=args.backend,
-              device=args.device, rehearsal=args.rehearsal, preset=args.preset,
-              n_per_task=args.n_per_task, epochs=args.epochs, seed=args.seed, data_dir=args.data_dir,
-              hidden=tuple(int(h) for h in args.hidden.split(",") if h.strip()),
-              convention=args.convention,
-              arms=tuple(a.strip() for a in args.arms.split(",") if a.strip()),
-              validation=args.validation, correlations=not args.no_correlations)
-    # the sleep schedule: explicit options, else a tuned preset's own, else the authors'
-    name = args.preset or DATASET_PRESETS[args.dataset]
-    steps, increment = preset_schedule(name) or (15000, 5000)
-    kw["sleep_steps"] = steps if args.sleep_steps is None else args.sleep_steps
-    kw["sleep_increment"] = increment if args.sleep_increment is None else args.sleep_increment
-    if args.quick:
-        kw.update(QUICK)
-    return IncrementalConfig(**kw)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``sleep-snn incremental``; returns the exit status."""
-    args = _parser().parse_args(argv)
-    try:
-        cfg = config_from_args(args)
-    except ValueError as exc:
-        print(f"sleep-snn incremental: {exc}", file=sys.stderr)
-        return 2
-    out = Path(args.out)
-    if args.merge:
-        dirs = [Path(d) for d in args.merge.split(",") if d.strip()]
-        try:
-            result = merge_results([json.loads((d / "result.json").read_text()) for d in dirs])
-        except (OSError, ValueError) as exc:
-            print(f"sleep-snn incremental: {exc}", file=sys.stderr)
-            return 2
-        save(result, out)
-        print(table_markdown(result))
-        if not args.no_plot:
-            plot(out)
-        return 0
-    if args.tune:
-        try:
-            summary = tune(cfg, args.tune, out, base=args.tune_base or cfg.preset_name,
-                           seeds=[int(s) for s in args.tune_seeds.split(",")],
-                           confirm_seeds=[int(s) for s in args.tune_confirm_seeds.split(",") if s.strip()],
-                           n_random=args.tune_random, search_seed=args.tune_search_seed,
-                           radius=args.tune_radius, workers=args.tune_workers)
-        except ValueError as exc:
-            print(f"sleep-snn incremental: {exc}", file=sys.stderr)
-            return 2
-        if not args.no_plot:
-            for path in plot_search(out, seeds=summary["seeds"]):
-                print(f"wrote {path}")
-        print(json.dumps(_jsonable(summary["best"]), indent=1))
-        return 0
-    build_dir = out / "brian2_build" if cfg.backend == "brian2" else None
-    result = run(cfg, build_directory=build_dir)
-    save(result, out)
-    print(table_markdown(result))
-    if not args.no_plot:
-        for path in plot(out):
-            print(f"wrote {path}")
-    print(f"wrote {out / 'result.json'} and {out / 'table.md'}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return save_result(out, result, table=table_markdown)

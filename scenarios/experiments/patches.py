@@ -1,4 +1,4 @@
-"""``sleep-snn patches``: the "Patches" toy of Tadros et al. (2022), Fig. 1.
+"""The "Patches" toy of Tadros et al. (2022), Fig. 1: the protocol.
 
 Four binary 10×10 images share ``overlap`` pixels (on in all four); every
 image has its own unique on-pixels besides. Task 1 = images 0 and 1, task 2 =
@@ -19,14 +19,15 @@ Details of the port
   the network's *softmax* output: ``lambda = max(max(W), max softmax
   probability)`` (a probability <= 1), ``alpha = 4.25 / lambda``. The bridge
   converter (:func:`bridge.convert.from_torch`) would use the largest *logit*
-  of the bias-free Linear instead. ``--norm softmax`` (default, faithful)
-  builds the :class:`~bridge.convert.SpikingSpec` here with the authors' rule;
-  ``--norm logits`` lets :func:`bridge.src.sleep` convert the ``Linear``
+  of the bias-free Linear instead. ``norm="softmax"`` (default, faithful)
+  builds the :class:`~bridge.convert.SpikingSpec` here with the authors' rule
+  (:func:`softmax_spec`, which says why the converter cannot give it);
+  ``norm="logits"`` lets :func:`bridge.src.sleep` convert the ``Linear``
   itself. No output ReLU is needed: the converter accepts a network whose
   last module is a bias-free Linear.
-* **Image layout.** ``--n-on 25`` (default): every image has 25 on-pixels, of
+* **Image layout.** ``n_on=25`` (default): every image has 25 on-pixels, of
   which ``overlap`` are shared (:func:`spiking.data.make_patches`), so
-  overlaps run 0..25. ``--n-on authors`` mimics the authors'
+  overlaps run 0..25. ``n_on="authors"`` mimics the authors'
   ``create_permutations.m`` with ``width = 10``: it gives each image
   ``floor(100/6 - overlap)`` unique pixels, i.e. ``max(0, 16 - overlap)``,
   so an image has 16 on-pixels for overlaps up to 16 and the four images are
@@ -36,18 +37,18 @@ Details of the port
   (4-way argmax), task 2 likewise for images 2 and 3; "all" = the four images
   (the paper's Fig. 1B).
 
-Outputs (``--out DIR``): ``result.json``, ``table.md`` and the figures
-``patches_accuracy`` (Fig. 1B) and ``patches_weights`` (Fig. 1D: weights from
-task-1-unique, task-2-unique, shared and background pixels onto the task-1 and
-task-2 output neurons, after task 1, after task 2 and after sleep).
-:func:`plot` redraws the figures from ``result.json``.
+:func:`run` returns the result; :func:`save` writes ``result.json`` and
+``table.md``. The figures ``patches_accuracy`` (Fig. 1B) and
+``patches_weights`` (Fig. 1D: weights from task-1-unique, task-2-unique,
+shared and background pixels onto the task-1 and task-2 output neurons, after
+task 1, after task 2 and after sleep) are drawn from the saved result by
+:mod:`scenarios.figures.patches`; the command is
+:mod:`scenarios.commands.patches`.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import math
 import os
 import platform
@@ -55,7 +56,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -64,33 +65,27 @@ from torch import nn
 from bridge.convert import SpikingSpec
 from bridge.presets import SRCParams, preset as bridge_preset
 from bridge.src import sleep as bridge_sleep
-from scenarios.runs.results import to_jsonable as _jsonable
-from scenarios.runs.seeds import derived_seed
-from scenarios.runs.stats import format_mean_sd
 from scenarios.ann.mlp import TrainConfig, Trainer, make_mlp
+from scenarios.runs.results import save_result
+from scenarios.runs.seeds import derived_seed
+from scenarios.runs.stats import format_mean_sd, mean_sd
 
 __all__ = [
-    "CATEGORIES",
     "PatchesConfig",
-    "connection_categories",
-    "weights_by_category",
+    "STAGES",
     "authors_unique",
     "make_images",
     "parse_overlaps",
     "run_one",
     "run",
     "save",
-    "plot",
     "softmax_spec",
     "table_markdown",
-    "main",
 ]
 
-#: Pixel categories of Fig. 1D, in plotting order.
-CATEGORIES = ("task1_unique", "task2_unique", "shared", "background")
-CATEGORY_LABELS = {"task1_unique": "T1-unique pixels", "task2_unique": "T2-unique pixels",
-                   "shared": "shared pixels", "background": "background"}
+#: Stages after which accuracy and weights are recorded.
 STAGES = ("T1", "T2", "SRC")
+#: Image indices of task 1 and task 2.
 TASKS = ((0, 1), (2, 3))
 SIDE = 10
 
@@ -193,60 +188,41 @@ def make_images(overlap: int, n_on: Any = 25, seed: int = 0) -> np.ndarray:
     return ds.images.reshape(4, -1).astype(np.float32)
 
 
-def connection_categories(images: np.ndarray, tasks: Sequence[Sequence[int]] = TASKS) -> dict:
-    """Boolean pixel masks of the Fig. 1D categories.
-
-    Parameters
-    ----------
-    images : array_like, shape (n_images, n_pixels)
-        Binary images (> 0 = on).
-    tasks : pair of sequences of int
-        Image indices of task 1 and task 2.
-
-    Returns
-    -------
-    dict of str -> numpy.ndarray of bool, shape (n_pixels,)
-        ``shared``: on in every image; ``task1_unique``: on in some task-1
-        image, not shared, and off in every task-2 image; ``task2_unique``
-        likewise; ``background``: off in every image. Pixels on in images of
-        both tasks without being shared by all (impossible for the generated
-        patches) fall in none of the categories.
-    """
-    x = np.asarray(images) > 0
-    t1 = x[list(tasks[0])].any(axis=0)
-    t2 = x[list(tasks[1])].any(axis=0)
-    shared = x.all(axis=0)
-    return {
-        "task1_unique": t1 & ~t2 & ~shared,
-        "task2_unique": t2 & ~t1 & ~shared,
-        "shared": shared,
-        "background": ~x.any(axis=0),
-    }
-
-
-def weights_by_category(weights: np.ndarray, masks: dict, tasks: Sequence[Sequence[int]] = TASKS) -> dict:
-    """Split a weight matrix ``(n_out, n_pixels)`` by pixel category and output task.
-
-    Returns
-    -------
-    dict
-        ``{"task1_out": {category: 1-D array}, "task2_out": {...}}``: all
-        weights from the pixels of the category onto the output neurons of
-        that task (output neuron index = image index).
-    """
-    w = np.asarray(weights)
-    out = {}
-    for t, outs in enumerate(tasks):
-        out[f"task{t + 1}_out"] = {c: w[np.ix_(list(outs), np.flatnonzero(masks[c]))].ravel()
-                                   for c in CATEGORIES}
-    return out
-
-
 def softmax_spec(weights: np.ndarray, images: np.ndarray, alpha_scale: float, beta: float) -> SpikingSpec:
     """One-layer spec normalised as the authors' ``normalize_nn_data.m`` on a softmax output.
 
     ``lambda = max(max(0, W), max softmax probability over the images)``,
     ``alpha = alpha_scale / lambda``.
+
+    This is a second ANN→SNN normalisation next to
+    :func:`bridge.convert.from_torch`, kept on purpose: the converter cannot
+    give this spec. The authors' Patches network has a *softmax* output and
+    no ReLU, and their normalisation takes the softmax probabilities as the
+    output layer's activations. :func:`~bridge.convert.from_torch` accepts
+    no softmax module (only ``Linear(bias=False)``, ReLU, dropout and
+    ``Flatten``: the layers it turns into integrate-and-fire units), and on
+    the bare output ``Linear`` it takes the largest *logit* as the activation
+    (``norm="logits"``). The two ``lambda`` differ whenever the largest
+    logit or the largest probability exceeds ``max(W)`` and they differ from
+    each other, i.e. for any trained network (e.g. ``W = [[0.3, 0], [0,
+    0]]``, ``x = [1, 0]``: largest logit 0.3, largest probability
+    ``e^0.3 / (e^0.3 + 1) = 0.574``). The probabilities are computed here in
+    float64 (the converter computes its activations in float32).
+
+    Parameters
+    ----------
+    weights : numpy.ndarray, shape (n_out, n_in)
+        The bias-free output layer's weights.
+    images : numpy.ndarray, shape (n, n_in)
+        Calibration images (the four patches).
+    alpha_scale : float
+        Global impulse factor.
+    beta : float
+        Threshold factor of the one layer.
+
+    Returns
+    -------
+    bridge.convert.SpikingSpec
     """
     w = np.asarray(weights, dtype=np.float32)
     logits = np.asarray(images, dtype=np.float64) @ w.T.astype(np.float64)
@@ -266,7 +242,6 @@ def _accuracies(model: nn.Module, images: np.ndarray) -> dict:
             "task2": float(correct[2:].mean()),
             # Fig. 1C: input to the correct T1 neuron vs the largest input to a T2 neuron, image 0
             "img0_input_t1": float(logits[0, 0]), "img0_input_t2max": float(logits[0, 2:].max())}
-
 
 
 def run_one(overlap: int, seed: int, cfg: PatchesConfig, params: SRCParams,
@@ -343,9 +318,9 @@ def run(cfg: PatchesConfig, log=print, weight_trials: int = 1) -> dict:
         row = {"overlap": ov}
         for s in STAGES:
             for key in ("all", "task1", "task2"):
-                v = np.array([a[s][key] for a in accs])
-                row[f"{s}_{key}_mean"] = float(v.mean())
-                row[f"{s}_{key}_sd"] = float(v.std(ddof=1)) if v.size > 1 else None
+                m, sd = mean_sd([a[s][key] for a in accs])
+                row[f"{s}_{key}_mean"] = m
+                row[f"{s}_{key}_sd"] = None if math.isnan(sd) else sd
         summary.append(row)
     return {
         "scenario": "patches", "format": 1,
@@ -380,140 +355,11 @@ def table_markdown(result: dict) -> str:
 
 
 def save(result: dict, out: str | os.PathLike) -> Path:
-    """Write ``result.json`` (atomically) and ``table.md`` into ``out``."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / "result.json.tmp"
-    tmp.write_text(json.dumps(_jsonable(result)))
-    tmp.replace(out / "result.json")
-    (out / "table.md").write_text(table_markdown(result))
-    return out
-
-
-def plot(result_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None,
-         prefix: str = "patches_", hist_overlap: int | None = None) -> list[Path]:
-    """Figures of a saved run: accuracy vs overlap (Fig. 1B) and weight histograms (Fig. 1D).
-
-    Parameters
-    ----------
-    result_dir : path-like
-        Directory with ``result.json``.
-    out_dir : path-like, optional
-        Where to write (default ``result_dir``).
-    prefix : str
-    hist_overlap : int, optional
-        Overlap of the weight histograms (default: 14 if it was run, else the
-        median overlap), first trial.
+    """Write ``result.json`` and ``table.md`` into ``out`` (created, each file atomically).
 
     Returns
     -------
-    list of pathlib.Path
+    pathlib.Path
+        The path of ``result.json``.
     """
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    from scenarios.figures import style as plotting
-
-    result_dir = Path(result_dir)
-    out_dir = Path(out_dir) if out_dir is not None else result_dir
-    result = json.loads((result_dir / "result.json").read_text())
-    ovs = result["config"]["overlaps"]
-    written: list[Path] = []
-    with plotting.style():
-        fig, axes = plt.subplots(1, 2, figsize=(7.6, 2.9))
-        for ax, key, title in ((axes[0], "all", "all four images (Fig. 1B)"),
-                               (axes[1], "task1", "task 1 images")):
-            mu, sd = [], []
-            for s in STAGES:
-                m_s, s_s = [], []
-                for ov in ovs:
-                    v = np.array([r["acc"][s][key] for r in result["runs"] if r["overlap"] == ov])
-                    m_s.append(v.mean())
-                    s_s.append(v.std(ddof=1) if v.size > 1 else 0.0)
-                mu.append(m_s)
-                sd.append(s_s)
-            plotting.errorbar_lines(ovs, mu, sd, labels=["after T1", "after T2", "after SRC"], ax=ax,
-                                    xlabel="overlapping pixels", ylabel="accuracy",
-                                    linestyles=["--", "--", "-"], ylim=(-0.02, 1.05),
-                                    legend=ax is axes[0])
-            ax.set_title(title, loc="left")
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        fig.tight_layout()
-        written += plotting.save_figure(fig, out_dir / f"{prefix}accuracy")
-
-        with_w = [r for r in result["runs"] if "weights" in r]
-        if with_w:
-            have = sorted({r["overlap"] for r in with_w})
-            ov = hist_overlap if hist_overlap in have else (14 if 14 in have else have[len(have) // 2])
-            r = next(r for r in with_w if r["overlap"] == ov)
-            masks = connection_categories(np.array(r["images"]))
-            fig, axes = plt.subplots(3, 2, figsize=(6.4, 6.0), sharex=True)
-            all_w = np.concatenate([np.ravel(r["weights"][s]) for s in STAGES])
-            edges = np.linspace(all_w.min(), all_w.max(), 31)
-            for i, s in enumerate(STAGES):
-                cats = weights_by_category(np.array(r["weights"][s]), masks)
-                for j, tk in enumerate(("task1_out", "task2_out")):
-                    show = [c for c in CATEGORIES if c != "background"]
-                    plotting.histograms([cats[tk][c] for c in show], [CATEGORY_LABELS[c] for c in show],
-                                        ax=axes[i, j], bins=edges,
-                                        colors=[plotting.PALETTE[2], plotting.PALETTE[1], plotting.PALETTE[3]],
-                                        legend=(i == 0 and j == 0))
-                    axes[i, j].set_title(f"after {s}: onto task-{j + 1} outputs", loc="left")
-                    if i == 2:
-                        axes[i, j].set_xlabel("weight")
-            fig.suptitle(f"overlap {ov}, seed {r['seed']} ({result['config']['n_on']} on-pixels; "
-                         "background weights omitted)", fontsize=8)
-            fig.tight_layout()
-            written += plotting.save_figure(fig, out_dir / f"{prefix}weights")
-    return written
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sleep-snn patches",
-                                description="Patches toy of Tadros et al. (2022), Fig. 1: forgetting vs "
-                                            "pixel overlap, recovery by SRC, weight histograms.")
-    p.add_argument("--overlaps", default="0-25", help="range or list, e.g. 0-25 or 10,12,14")
-    p.add_argument("--trials", type=int, default=5)
-    p.add_argument("--backend", choices=("torch", "brian2"), default="torch")
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    p.add_argument("--n-on", default="25", help="on-pixels per image (1..25) or 'authors'")
-    p.add_argument("--norm", choices=("softmax", "logits"), default="softmax",
-                   help="normalisation of the sleep network: authors' softmax rule or the converter's logits")
-    p.add_argument("--steps", type=int, default=30000, help="sleep steps")
-    p.add_argument("--epochs1", type=int, default=4, help="epochs (= SGD steps) of task 1")
-    p.add_argument("--epochs2", type=int, default=2, help="epochs (= SGD steps) of task 2")
-    p.add_argument("--lr", type=float, default=0.05)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--hist-overlap", type=int, default=None, help="overlap of the weight histograms")
-    p.add_argument("--out", default="results/patches")
-    p.add_argument("--no-plot", action="store_true")
-    p.add_argument("--quick", action="store_true", help="overlaps 4,14,24, 1 trial, 3000 sleep steps")
-    return p
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``sleep-snn patches``; returns the exit status."""
-    args = _parser().parse_args(argv)
-    try:
-        n_on: Any = args.n_on if args.n_on == "authors" else int(args.n_on)
-        kw = dict(overlaps=parse_overlaps(args.overlaps), trials=args.trials, n_on=n_on, norm=args.norm,
-                  steps=args.steps, backend=args.backend, device=args.device, seed=args.seed,
-                  epochs1=args.epochs1, epochs2=args.epochs2, lr=args.lr)
-        if args.quick:
-            kw.update(overlaps=(4, 14, 24) if n_on != "authors" else (4, 12, 20), trials=1, steps=3000)
-        cfg = PatchesConfig(**kw)
-    except ValueError as exc:
-        print(f"sleep-snn patches: {exc}", file=sys.stderr)
-        return 2
-    result = run(cfg)
-    out = save(result, args.out)
-    print(table_markdown(result))
-    if not args.no_plot:
-        for path in plot(out, hist_overlap=args.hist_overlap):
-            print(f"wrote {path}")
-    print(f"wrote {out / 'result.json'} and {out / 'table.md'}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return save_result(out, result, table=table_markdown)

@@ -46,15 +46,18 @@ schedule; ``--sleep-steps N`` for a fixed length), input = mean of the
 training images of all tasks seen so far, which are also the normalisation
 data; raster seed derived from ``(s, k)``.
 
+:func:`run` returns a JSON-ready dict and :func:`save` writes ``result.json``
+and ``table.md``; the figures are :mod:`scenarios.figures.plasticity` and the
+command is ``sleep-snn plasticity`` (:mod:`scenarios.commands.plasticity`).
+
 Usage::
 
     sleep-snn plasticity --setting class --tasks 10 --trials 3 --out results/plasticity_class
-    python -m scenarios.experiments.plasticity --quick --out /tmp/plast
+    python -m scenarios.commands.plasticity --quick --out /tmp/plast
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import sys
 import time
@@ -64,41 +67,30 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from scenarios.commands.common import add_run_arguments, given_options, parse_hidden, run_cli
+from scenarios.runs import labels
 from scenarios.runs.config import check_at_least_one, check_choice, check_finite_nonnegative, config_to_json
+from scenarios.runs.results import load_result, merge_results, package_versions, save_result
 from scenarios.runs.stats import format_pct, format_stat, trial_stat
-from scenarios.runs.results import load_result, merge_results, save_result
-from scenarios.figures.style import open_for_plot
-from scenarios.runs.results import package_versions
 
 __all__ = [
     "ARMS",
+    "DATASETS",
     "PlasticityConfig",
     "quick_config",
+    "Task",
     "make_tasks",
     "run",
-    "summarize",
+    "summarise",
     "table",
     "save",
     "load",
     "merge",
-    "plot_new_task_accuracy",
-    "plot_average_accuracy",
-    "plot_sharpness",
-    "plot_matrix",
-    "plot",
-    "main",
 ]
 
 #: All arms, in plotting order; ``src`` is SGD with SRC after every task.
 ARMS = ("sgd", "sam", "gnp", "src")
-ARM_LABELS = {"sgd": "SGD", "sam": "SAM", "gnp": "GNP", "src": "SGD + SRC"}
-ARM_STYLES = {
-    "sgd": {"color": "#000000", "linestyle": "-", "marker": "o"},
-    "sam": {"color": "#0072B2", "linestyle": ":", "marker": "^"},
-    "gnp": {"color": "#009E73", "linestyle": "-.", "marker": "v"},
-    "src": {"color": "#D55E00", "linestyle": "--", "marker": "s"},
-}
+#: Table labels of the arms (:mod:`scenarios.runs.labels`, shared with the figures).
+ARM_LABELS = labels.PLASTICITY_ARMS
 SRC_PRESET_FOR = {"fashion": "fashion", "mnist": "mnist", "digits": "mnist"}
 DATASETS = ("fashion", "mnist", "digits")
 
@@ -364,7 +356,7 @@ def run(cfg: PlasticityConfig, log=print) -> dict:
         "versions": package_versions(),
         "command": " ".join(sys.argv),
     }
-    result["summary"] = summarize(result)
+    result["summary"] = summarise(result)
     return result
 
 
@@ -376,7 +368,7 @@ def _slope(values: Sequence[float]) -> float:
     return float(np.polyfit(np.arange(v.size), v, 1)[0])
 
 
-def summarize(result: dict) -> dict:
+def summarise(result: dict) -> dict:
     """Per arm, mean ± sd over trials of the plasticity and forgetting measures.
 
     Keys per arm: ``first_new_task_accuracy``, ``last_new_task_accuracy``,
@@ -417,7 +409,7 @@ def summarize(result: dict) -> dict:
 
 def table(result: dict) -> str:
     """Markdown summary table (mean ± sd over trials; accuracies and changes in % points)."""
-    summ = result.get("summary") or summarize(result)
+    summ = result.get("summary") or summarise(result)
     cfg = result["config"]
     tr0 = result["trials"][0]
     lines = [
@@ -467,199 +459,9 @@ def load(result_dir) -> dict:
 
 
 def merge(result_dirs: Sequence, out_dir=None) -> dict:
-    """Combine the trials of runs with the same settings and other seeds (see ``robustness.merge``)."""
-    merged = merge_results(result_dirs, summarize)
+    """Combine the trials of runs with the same settings and other seeds (see :func:`scenarios.experiments.robustness.merge`)."""
+    merged = merge_results(result_dirs, summarise)
     if out_dir is not None:
         save(merged, out_dir)
     return merged
 
-
-# --------------------------------------------------------------------------- plotting
-def _integer_ticks(ax) -> None:
-    from matplotlib.ticker import MaxNLocator
-
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-
-
-def _band(ax, arr: np.ndarray, arm: str, label: str, scale: float = 100.0):
-    arr = np.asarray(arr, dtype=np.float64) * scale
-    x = np.arange(1, arr.shape[1] + 1)
-    mean = np.nanmean(arr, axis=0)
-    st = ARM_STYLES[arm]
-    ax.plot(x, mean, label=label, markersize=3.5, linewidth=1.5, **st)
-    if arr.shape[0] > 1:
-        sd = np.nanstd(arr, axis=0, ddof=1)
-        ax.fill_between(x, mean - sd, mean + sd, color=st["color"], alpha=0.12, linewidth=0)
-    _integer_ticks(ax)
-
-
-def plot_new_task_accuracy(result: dict, ax=None):
-    """Seed 003's figure: accuracy on task k right after learning it, vs k (mean ± sd over trials)."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(4.5, 3))
-    for arm in result["arms"]:
-        _band(ax, [tr["arms"][arm]["new_task_accuracy"] for tr in result["trials"]], arm, ARM_LABELS[arm])
-    ax.set_xlabel("task index")
-    ax.set_ylabel("new-task test accuracy (%)")
-    ax.grid(alpha=0.3)
-    return ax
-
-
-def plot_average_accuracy(result: dict, ax=None):
-    """Average accuracy over the tasks seen so far, after each task (mean ± sd)."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(4.5, 3))
-    for arm in result["arms"]:
-        rows = []
-        for tr in result["trials"]:
-            acc = np.asarray(tr["arms"][arm]["acc_matrix"], dtype=np.float64)
-            rows.append([np.nanmean(acc[k, : k + 1]) for k in range(acc.shape[0])])
-        _band(ax, rows, arm, ARM_LABELS[arm])
-    ax.set_xlabel("after task")
-    ax.set_ylabel("avg. accuracy on seen tasks (%)")
-    ax.grid(alpha=0.3)
-    return ax
-
-
-def plot_sharpness(result: dict, ax=None, measure: str = "sharpness_seed000"):
-    """Sharpness on the new task's training images right after learning it, vs task index."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(4.5, 3))
-    for arm in result["arms"]:
-        if measure not in result["trials"][0]["arms"][arm]:
-            continue
-        _band(ax, [tr["arms"][arm][measure] for tr in result["trials"]], arm, ARM_LABELS[arm], scale=1.0)
-    ax.set_xlabel("task index")
-    ax.set_ylabel("S(θ; ε) on new task" if measure == "sharpness_seed000" else "top Hessian eigenvalue")
-    ax.set_yscale("log")
-    ax.grid(alpha=0.3)
-    return ax
-
-
-def plot_matrix(result: dict, arm: str, ax=None):
-    """Trial-mean accuracy matrix ``acc[after task k, on task j]`` of one arm as a heat map."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(3.5, 3))
-    acc = np.mean([np.asarray(tr["arms"][arm]["acc_matrix"], dtype=np.float64) for tr in result["trials"]], axis=0)
-    im = ax.imshow(100 * acc, vmin=0, vmax=100, cmap="viridis", origin="upper")
-    T = acc.shape[0]
-    ax.set_xticks(range(T))
-    ax.set_xticklabels([str(k + 1) for k in range(T)], fontsize=6)
-    ax.set_yticks(range(T))
-    ax.set_yticklabels([str(k + 1) for k in range(T)], fontsize=6)
-    ax.set_xlabel("test on task")
-    ax.set_ylabel("after task")
-    ax.set_title(ARM_LABELS[arm], fontsize=9)
-    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="accuracy (%)")
-    return ax
-
-
-def plot(result_dir, out_dir=None) -> list[Path]:
-    """Read ``result.json``; write ``plasticity_curves`` and ``plasticity_matrices`` (PNG + PDF)."""
-    from scenarios.figures.style import style
-
-    with style():
-        return _plot(result_dir, out_dir)
-
-
-def _plot(result_dir, out_dir=None) -> list[Path]:
-    result, out = open_for_plot(result_dir, out_dir)
-    import matplotlib.pyplot as plt
-
-    from scenarios.figures.style import save_figure
-
-    cfg = result["config"]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4), constrained_layout=True)
-    plot_new_task_accuracy(result, ax=axes[0])
-    plot_average_accuracy(result, ax=axes[1])
-    plot_sharpness(result, ax=axes[2])
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), frameon=False, fontsize=8)
-    fig.suptitle(f"Plasticity, {cfg['setting']} setting, {cfg['dataset']} ({cfg['tasks']} tasks, "
-                 f"mean ± sd over {len(result['trials'])} trials)", fontsize=9)
-    paths = save_figure(fig, out / "plasticity_curves")
-    arms = result["arms"]
-    fig, axes = plt.subplots(1, len(arms), figsize=(3.6 * len(arms), 3.2), squeeze=False, constrained_layout=True)
-    for i, arm in enumerate(arms):
-        plot_matrix(result, arm, ax=axes[0, i])
-    paths += save_figure(fig, out / "plasticity_matrices")
-    return paths
-
-
-# --------------------------------------------------------------------------- CLI
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sleep-snn plasticity",
-                                description="Loss of plasticity over a task sequence (seed 003): SGD, SAM, GNP, "
-                                            "and SGD with SRC between tasks.")
-    p.add_argument("--setting", choices=("class", "permuted"), default="class",
-                   help="class pairs with a shared binary output, or pixel-permuted tasks (default class)")
-    p.add_argument("--dataset", choices=DATASETS, default=None, help="default fashion (digits with --quick)")
-    p.add_argument("--tasks", type=int, default=None, help="number of tasks (default 10; 4 with --quick)")
-    p.add_argument("--optimizer", default="sgd,sam,gnp", help="comma-separated optimiser arms (default sgd,sam,gnp)")
-    p.add_argument("--src", dest="src", action="store_true", default=True,
-                   help="add the SGD + SRC arm (default on)")
-    p.add_argument("--no-src", dest="src", action="store_false", help="leave out the SRC arm")
-    p.add_argument("--trials", type=int, default=None, help="trials (default 3; 2 with --quick)")
-    p.add_argument("--n-train", type=int, default=None, help="training images per task (default 4000)")
-    p.add_argument("--n-test", type=int, default=None, help="test images per task (default 2000)")
-    p.add_argument("--epochs", type=int, default=None, help="epochs per task (default 2)")
-    p.add_argument("--batch-size", type=int, default=None, help="minibatch size (default 100)")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default 0.1)")
-    p.add_argument("--loss", choices=("mse", "ce"), default=None, help="loss (default mse, as SRC)")
-    p.add_argument("--hidden", default=None, help="hidden widths (default 1200,1200)")
-    p.add_argument("--sam-rho", type=float, default=None, help="SAM training radius (default 0.02)")
-    p.add_argument("--gnp-coef", type=float, default=None, help="GNP coefficient (default 0.01)")
-    p.add_argument("--sleep-steps", type=int, default=None,
-                   help="SRC steps after every task (default 15000 + (k-1)*5000 after task k)")
-    p.add_argument("--eps", type=float, default=None, help="radius of the seed-000 sharpness (default 0.5)")
-    p.add_argument("--sharpness-batch", type=int, default=None, help="images for the sharpness (default 500)")
-    p.add_argument("--hessian", action="store_true", help="also the top Hessian eigenvalue after each task")
-    p.add_argument("--backend", choices=("torch", "brian2"), default="torch", help="SRC simulator")
-    add_run_arguments(p, out="results/plasticity", quick_help="tiny run on digits (seconds)")
-    return p
-
-
-def config_from_args(args: argparse.Namespace) -> PlasticityConfig:
-    arms = [a.strip() for a in args.optimizer.split(",") if a.strip()]
-    bad = [a for a in arms if a not in ("sgd", "sam", "gnp")]
-    if bad:
-        raise ValueError(f"--optimizer: unknown {bad}; choose from sgd, sam, gnp")
-    if args.src:
-        arms.append("src")
-    given = {
-        "setting": args.setting, "dataset": args.dataset, "tasks": args.tasks, "arms": tuple(arms),
-        "trials": args.trials, "n_train": args.n_train, "n_test": args.n_test, "epochs": args.epochs,
-        "batch_size": args.batch_size, "lr": args.lr, "loss": args.loss,
-        "hidden": parse_hidden(args.hidden),
-        "sam_rho": args.sam_rho, "gnp_coef": args.gnp_coef, "sleep_steps": args.sleep_steps, "eps": args.eps,
-        "sharpness_batch": args.sharpness_batch, "hessian": args.hessian, "backend": args.backend,
-        "seed": args.seed, "data_dir": args.data_dir, "threads": args.threads,
-    }
-    given = given_options(given)
-    return quick_config(**given) if args.quick else PlasticityConfig(**given)
-
-
-def main(argv: list[str] | None = None) -> int:
-    done = run_cli(build_parser(), argv, config_from_args=config_from_args, run=run, save=save, plot=plot,
-                   merge=merge)
-    if done is None:
-        return 0
-    cfg, result = done
-    for arm in cfg.arms:
-        s = result["summary"][arm]
-        print(f"{arm:4s} new-task acc first {format_pct(s['first_new_task_accuracy'])}, last "
-              f"{format_pct(s['last_new_task_accuracy'])}, mean change {format_pct(s['mean_per_task_change'])} pts/task, "
-              f"final avg {format_pct(s['final_average_accuracy'])}")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

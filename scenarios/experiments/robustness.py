@@ -8,55 +8,52 @@ as further arms.
 
 Protocol, per trial ``t`` (seed ``s = seed + t``):
 
-1. Train the bias-free ReLU MLP (``scenarios.mlp.make_mlp``, weights
+1. Train the bias-free ReLU MLP (:func:`scenarios.ann.mlp.make_mlp`, weights
    ~ U(-0.01, 0.01), seed ``s``) on clean training images of *all* classes
-   with the SRC protocol (REFERENCE.md A): SGD lr 0.1, momentum 0.5, batch
-   100, dropout 0.25 on the hidden layers, ``--epochs`` (2) epochs, loss
-   ``--loss`` (``mse``: squared error on one-hot targets with a ReLU output,
-   as the authors; ``ce``: cross-entropy of the ReLU outputs taken as
-   logits). This is the **baseline**.
+   with the SRC training recipe of the authors' public code: SGD lr 0.1,
+   momentum 0.5, batch 100, dropout 0.25 on the hidden layers, ``epochs`` (2)
+   epochs, loss ``loss`` (``mse``: squared error on one-hot targets with a
+   ReLU output, as the authors; ``ce``: cross-entropy of the ReLU outputs
+   taken as logits). This is the **baseline**.
 2. **SRC** = a copy of the baseline after one sleep phase
    (:func:`bridge.src.sleep`) with the dataset's preset (``fashion`` for
    Fashion-MNIST, ``mnist`` for MNIST and for the scikit-learn digits,
    which are upsampled to 28×28 so that the preset's 11×11 input window
-   applies), ``--sleep-steps`` steps (default: the preset's 15000, the
+   applies), ``sleep_steps`` steps (default: the preset's 15000, the
    authors' sleep length after the first task), input = the mean training
    image, data-based normalisation on all training images, raster seed ``s``.
 3. **SAM** and **GNP**: the same initial weights and data order trained with
-   SAM (radius ``--sam-train-rho``) or the gradient-norm penalty
-   (coefficient ``--gnp-coef``) instead of plain SGD.
+   SAM (radius ``sam_train_rho``) or the gradient-norm penalty
+   (coefficient ``gnp_coef``) instead of plain SGD.
 4. For every distortion type and level (and the clean test set), each model's
    accuracy on the whole (distorted) test set and its sharpness on the first
-   ``--sharpness-batch`` images of it, with the true labels and the training
+   ``sharpness_batch`` images of it, with the true labels and the training
    loss, dropout off:
 
    * ``sharpness_seed000``: seed 000's ``S(θ; ε)``, the spread (max − min) of
-     the loss at ``θ`` and ``θ ± ε·g/‖g‖`` (``--eps``);
-   * ``sharpness_sam``: ``max_{‖Δ‖≤ρ} L(θ+Δ) − L(θ)`` by ``--sam-steps``
-     steps of projected normalised-gradient ascent (``--rho``);
-   * ``hessian_top`` (with ``--hessian``): the top Hessian eigenvalue by power
+     the loss at ``θ`` and ``θ ± ε·g/‖g‖`` (``eps``);
+   * ``sharpness_sam``: ``max_{‖Δ‖≤ρ} L(θ+Δ) − L(θ)`` by ``sam_steps``
+     steps of projected normalised-gradient ascent (``rho``);
+   * ``hessian_top`` (with ``hessian``): the top Hessian eigenvalue by power
      iteration.
 
    The noise of a distortion is drawn with seed ``s`` for every level and
    every model (common random numbers, see :mod:`scenarios.ann.distortions`).
 
 Simulation, saving and plotting are separate: :func:`run` returns a
-JSON-ready dict, :func:`save` writes ``result.json`` and ``table.md``,
-:func:`plot` reads ``result.json`` and writes the figures (PNG and PDF):
-``figure1_curves`` (seed 000's Figure 1: accuracy and sharpness vs level per
-distortion; baseline solid, SRC dashed, SAM dotted, GNP dash-dot; mean over
-trials with ±1 sd bands) and ``figure2_averages`` (seed 000's Figure 2:
-averages over all distortion levels, bars with ±1 sd over trials).
+JSON-ready dict, :func:`save` writes ``result.json`` and ``table.md``, and
+:func:`scenarios.figures.robustness.plot` reads ``result.json`` and writes the
+figures (seed 000's Figures 1 and 2). The command is ``sleep-snn robustness``
+(:mod:`scenarios.commands.robustness`).
 
 Usage::
 
     sleep-snn robustness --dataset fashion --trials 3 --out results/robustness
-    python -m scenarios.experiments.robustness --quick --out /tmp/rob
+    python -m scenarios.commands.robustness --quick --out /tmp/rob
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import dataclasses
 import math
@@ -68,53 +65,34 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from scenarios.runs.results import MERGE_FREE, load_result, merge_results, save_result
-from scenarios.commands.common import add_run_arguments, given_options, parse_hidden, run_cli
+from scenarios.runs import labels
 from scenarios.runs.config import check_at_least_one, check_choice, check_finite_nonnegative, config_to_json
+from scenarios.runs.results import MERGE_FREE, load_result, merge_results, package_versions, save_result
 from scenarios.runs.stats import format_pct, format_stat, trial_stat
-from scenarios.figures.style import open_for_plot
-from scenarios.runs.results import package_versions
 
 __all__ = [
     "MODELS",
     "MEASURES",
     "SRC_PRESET_FOR",
+    "DATASETS",
     "RobustnessConfig",
     "quick_config",
-    "parse_levels",
     "run",
-    "summarize",
+    "summarise",
     "table",
     "save",
     "load",
     "merge",
-    "plot_curves",
-    "plot_averages",
-    "plot",
-    "main",
 ]
 
 #: The four models compared, in plotting order.
 MODELS = ("baseline", "src", "sam", "gnp")
-MODEL_LABELS = {"baseline": "baseline (SGD)", "src": "SRC (baseline + sleep)", "sam": "SAM", "gnp": "GNP"}
-#: Line styles of seed 000's Figure 1 (baseline solid, SRC dashed) plus SAM and GNP.
-MODEL_STYLES = {
-    "baseline": {"color": "#000000", "linestyle": "-", "marker": "o"},
-    "src": {"color": "#D55E00", "linestyle": "--", "marker": "s"},
-    "sam": {"color": "#0072B2", "linestyle": ":", "marker": "^"},
-    "gnp": {"color": "#009E73", "linestyle": "-.", "marker": "v"},
-}
-#: Per-point measures stored in the result (``hessian_top`` only with ``--hessian``).
+#: Table labels of the models (:mod:`scenarios.runs.labels`, shared with the figures).
+MODEL_LABELS = labels.ROBUSTNESS_MODELS
+#: Per-point measures stored in the result (``hessian_top`` only with ``hessian``).
 MEASURES = ("accuracy", "sharpness_seed000", "sharpness_sam", "hessian_top", "loss", "grad_norm")
-MEASURE_LABELS = {
-    "accuracy": "accuracy (%)",
-    "sharpness_seed000": "sharpness S(θ; ε) (seed 000)",
-    "sharpness_sam": "SAM sharpness",
-    "hessian_top": "top Hessian eigenvalue",
-    "loss": "loss at θ",
-    "grad_norm": "‖∇L(θ)‖",
-    "zero_output_fraction": "fraction of inputs with all outputs 0",
-}
+#: Table labels of the measures (shared with the figures).
+MEASURE_LABELS = labels.ROBUSTNESS_MEASURES
 #: SRC preset used for each dataset.
 SRC_PRESET_FOR = {"fashion": "fashion", "mnist": "mnist", "kmnist": "mnist", "digits": "mnist"}
 DATASETS = ("fashion", "mnist", "digits")
@@ -130,9 +108,9 @@ class RobustnessConfig:
     dataset : {"fashion", "mnist", "digits"}
         Data set; images are 28×28 (digits are upsampled from 8×8).
     distortions : tuple of str
-        Distortion types (keys of :data:`scenarios.distortions.DISTORTIONS`).
+        Distortion types (keys of :data:`scenarios.ann.distortions.DISTORTIONS`).
     levels : dict or None
-        ``{kind: (level, ...)}`` overriding :data:`scenarios.distortions.DEFAULT_LEVELS`.
+        ``{kind: (level, ...)}`` overriding :data:`scenarios.ann.distortions.DEFAULT_LEVELS`.
     models : tuple of str
         Models to build, a subset of :data:`MODELS` that contains
         ``"baseline"`` (default: all four).
@@ -274,32 +252,6 @@ def quick_config(**overrides: Any) -> RobustnessConfig:
     base.update(overrides)
     return RobustnessConfig(**base)
 
-
-def parse_levels(specs: Sequence[str] | None, kinds: Sequence[str]) -> dict | None:
-    """Parse ``--levels``: ``"0.1,0.3"`` (every type) and/or ``"KIND=0.1,0.3"`` items."""
-    if not specs:
-        return None
-    out: dict[str, tuple] = {}
-    for spec in specs:
-        spec = spec.strip()
-        if not spec:
-            continue
-        if "=" in spec:
-            kind, values = spec.split("=", 1)
-            targets = [kind.strip()]
-        else:
-            values, targets = spec, list(kinds)
-        try:
-            levels = tuple(float(v) for v in values.split(",") if v.strip())
-        except ValueError:
-            raise ValueError(f"--levels {spec!r}: levels must be numbers, e.g. 0.1,0.3 or gaussian=0.1,0.3") from None
-        if not levels:
-            raise ValueError(f"--levels {spec!r}: no levels given")
-        for k in targets:
-            if k not in kinds:
-                raise ValueError(f"--levels {spec!r}: {k!r} is not one of the distortions {tuple(kinds)}")
-            out[k] = levels
-    return out or None
 
 
 # --------------------------------------------------------------------------- helpers
@@ -487,7 +439,7 @@ def run(cfg: RobustnessConfig, log=print) -> dict:
         "versions": package_versions(),
         "command": " ".join(sys.argv),
     }
-    result["summary"] = summarize(result)
+    result["summary"] = summarise(result)
     return result
 
 
@@ -506,7 +458,7 @@ def _present_measures(result: dict) -> list[str]:
                         "zero_output_fraction") if m in ev]
 
 
-def summarize(result: dict) -> dict:
+def summarise(result: dict) -> dict:
     """Averages over all distortion levels (and per type), mean ± sd over trials.
 
     Returns ``{"all_levels": {model: {measure: stat}}, "per_kind": {kind:
@@ -537,7 +489,7 @@ def summarize(result: dict) -> dict:
 
 def table(result: dict) -> str:
     """Markdown tables of the summary (means ± sd over trials)."""
-    summ = result.get("summary") or summarize(result)
+    summ = result.get("summary") or summarise(result)
     cfg, ds = result["config"], result["dataset"]
     measures = [q for q in summ["measures"] if q in ("accuracy", "sharpness_seed000", "sharpness_sam", "hessian_top")]
     extra = [q for q in ("loss", "zero_output_fraction") if q in summ["measures"]]
@@ -631,202 +583,7 @@ def merge(result_dirs: Sequence, out_dir=None) -> dict:
     """
     # fields added after a result was written: fill in the value that was then implied
     implied = {"models": list(MODELS), "hessian_batch": None}
-    merged = merge_results(result_dirs, summarize, free=_MERGE_FREE, implied=implied)
+    merged = merge_results(result_dirs, summarise, free=_MERGE_FREE, implied=implied)
     if out_dir is not None:
         save(merged, out_dir)
     return merged
-
-
-# --------------------------------------------------------------------------- plotting
-def _curve(result: dict, model: str, kind: str, measure: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Levels (0 = clean first), mean and sd over trials of a measure."""
-    levels = [0.0] + list(result["distortions"][kind])
-    per_trial = []
-    for t in result["trials"]:
-        ev = t["eval"][model]
-        if measure not in ev["clean"]:
-            return np.array(levels), np.full(len(levels), np.nan), np.full(len(levels), np.nan)
-        per_trial.append([ev["clean"][measure]] + list(ev[kind][measure]))
-    a = np.asarray(per_trial, dtype=np.float64)
-    if measure == "accuracy":
-        a = 100 * a
-    sd = a.std(axis=0, ddof=1) if a.shape[0] > 1 else np.zeros(a.shape[1])
-    return np.asarray(levels), a.mean(axis=0), sd
-
-
-def plot_curves(result: dict, kind: str, measure: str = "accuracy", ax=None, models: Sequence[str] | None = None,
-                legend: bool = True):
-    """Seed 000 Figure 1 panel: a measure vs distortion level (level 0 = clean), mean ± sd band."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(4, 3))
-    for m in models or result["models"]:
-        x, mean, sd = _curve(result, m, kind, measure)
-        st = MODEL_STYLES[m]
-        ax.plot(x, mean, label=MODEL_LABELS[m], markersize=3.5, linewidth=1.5, **st)
-        if len(result["trials"]) > 1:
-            ax.fill_between(x, mean - sd, mean + sd, color=st["color"], alpha=0.12, linewidth=0)
-    ax.set_xlabel(f"{kind} level (0 = clean)")
-    ax.set_ylabel(MEASURE_LABELS[measure])
-    if legend:
-        ax.legend(fontsize=7, frameon=False)
-    ax.grid(alpha=0.3)
-    return ax
-
-
-def plot_averages(result: dict, measure: str = "accuracy", ax=None, by_kind: bool = True):
-    """Seed 000 Figure 2 panel: bars of a measure averaged over all levels, ±1 sd over trials.
-
-    With ``by_kind`` one group of bars per distortion type plus an "all" group.
-    """
-    import matplotlib.pyplot as plt
-
-    summ = result.get("summary") or summarize(result)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(5, 3))
-    groups = (list(result["distortions"]) if by_kind else []) + ["all"]
-    models = result["models"]
-    width = 0.8 / len(models)
-    scale = 100.0 if measure == "accuracy" else 1.0
-    for j, m in enumerate(models):
-        means, sds = [], []
-        for g in groups:
-            st = summ["all_levels"][m][measure] if g == "all" else summ["per_kind"][g][m][measure]
-            means.append(np.nan if st["mean"] is None else st["mean"] * scale)
-            sds.append(0.0 if st["sd"] is None else st["sd"] * scale)
-        x = np.arange(len(groups)) + (j - (len(models) - 1) / 2) * width
-        st = MODEL_STYLES[m]
-        ax.bar(x, means, width, yerr=sds, capsize=2, label=MODEL_LABELS[m], color=st["color"],
-               alpha=0.85 if m != "baseline" else 0.6, edgecolor="black", linewidth=0.5,
-               hatch="//" if m == "src" else None)
-    ax.set_xticks(np.arange(len(groups)))
-    ax.set_xticklabels(groups)
-    ax.set_ylabel(MEASURE_LABELS[measure] + " (avg. over levels)")
-    ax.grid(axis="y", alpha=0.3)
-    return ax
-
-
-def plot(result_dir, out_dir=None) -> list[Path]:
-    """Read ``result.json`` and write ``figure1_curves`` and ``figure2_averages`` (PNG + PDF)."""
-    from scenarios.figures.style import style
-
-    with style():
-        return _plot(result_dir, out_dir)
-
-
-def _plot(result_dir, out_dir=None) -> list[Path]:
-    result, out = open_for_plot(result_dir, out_dir)
-    import matplotlib.pyplot as plt
-
-    from scenarios.figures.style import save_figure
-
-    measures = [q for q in ("accuracy", "sharpness_seed000", "sharpness_sam", "hessian_top")
-                if q in result["trials"][0]["eval"]["baseline"]["clean"]]
-    kinds = list(result["distortions"])
-    paths: list[Path] = []
-    fig, axes = plt.subplots(len(measures), len(kinds), figsize=(3.6 * len(kinds), 2.8 * len(measures)),
-                             squeeze=False, constrained_layout=True)
-    for i, q in enumerate(measures):
-        for j, k in enumerate(kinds):
-            plot_curves(result, k, q, ax=axes[i, j], legend=False)
-            if i < len(measures) - 1:
-                axes[i, j].set_xlabel("")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), frameon=False, fontsize=8)
-    cfg = result["config"]
-    fig.suptitle(f"{result['dataset']['name']}: accuracy and sharpness under distortions "
-                 f"(mean ± sd, {len(result['trials'])} trials; ε={cfg['eps']}, ρ={cfg['rho']}, loss {cfg['loss']})",
-                 fontsize=9)
-    paths += save_figure(fig, out / "figure1_curves")
-
-    fig, axes = plt.subplots(1, len(measures), figsize=(4.2 * len(measures), 3.2), squeeze=False,
-                             constrained_layout=True)
-    for i, q in enumerate(measures):
-        plot_averages(result, q, ax=axes[0, i])
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), frameon=False, fontsize=8)
-    fig.suptitle(f"{result['dataset']['name']}: averages over all distortion levels "
-                 f"(bars: mean, error bars: sd over {len(result['trials'])} trials)", fontsize=9)
-    paths += save_figure(fig, out / "figure2_averages")
-    return paths
-
-
-# --------------------------------------------------------------------------- CLI
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sleep-snn robustness",
-                                description="Accuracy and sharpness under distortions: baseline, SRC, SAM, GNP "
-                                            "(seed 000's experiment on the SRC MLP).")
-    p.add_argument("--dataset", choices=DATASETS, default=None, help="data set (default fashion; digits with --quick)")
-    p.add_argument("--models", default=",".join(MODELS),
-                   help="models to build, containing baseline (default baseline,src,sam,gnp)")
-    p.add_argument("--distortions", default="gaussian,saltpepper,speckle",
-                   help="comma-separated distortion types (default: all three)")
-    p.add_argument("--levels", nargs="+", default=None, metavar="SPEC",
-                   help="override the levels: '0.1,0.3' for every type and/or 'gaussian=0.1,0.3'")
-    p.add_argument("--trials", type=int, default=None, help="independent trials (default 3; 2 with --quick)")
-    p.add_argument("--backend", choices=("torch", "brian2"), default="torch", help="SRC simulator")
-    p.add_argument("--n-train", type=int, default=None, help="training images (default: all)")
-    p.add_argument("--n-test", type=int, default=None, help="test images (default: all)")
-    p.add_argument("--epochs", type=int, default=None, help="training epochs (default 2)")
-    p.add_argument("--batch-size", type=int, default=None, help="minibatch size (default 100; 25 with --quick)")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default 0.1)")
-    p.add_argument("--loss", choices=("mse", "ce"), default="mse",
-                   help="training loss and the loss whose sharpness is measured (default mse, as SRC)")
-    p.add_argument("--hidden", default=None, help="hidden widths, e.g. 1200,1200 (default; 256,256 with --quick)")
-    p.add_argument("--eps", type=float, default=0.5, help="radius ε of seed 000's sharpness (default 0.5)")
-    p.add_argument("--rho", type=float, default=0.5, help="radius ρ of the SAM sharpness measure (default 0.5)")
-    p.add_argument("--sam-steps", type=int, default=None, help="ascent steps of the SAM sharpness (default 5)")
-    p.add_argument("--sharpness-batch", type=int, default=None,
-                   help="test images used for the sharpness measures (default 1000; 100 with --quick)")
-    p.add_argument("--hessian", action="store_true", help="also compute the top Hessian eigenvalue")
-    p.add_argument("--hessian-iters", type=int, default=None, help="max power iterations (default 20)")
-    p.add_argument("--hessian-batch", type=int, default=None,
-                   help="images for the Hessian, the first of the sharpness batch (default: all of it)")
-    p.add_argument("--sam-train-rho", type=float, default=0.02, help="SAM radius for training (default 0.02)")
-    p.add_argument("--gnp-coef", type=float, default=0.01, help="gradient-norm penalty coefficient (default 0.01)")
-    p.add_argument("--sleep-steps", type=int, default=None, help="SRC steps (default: preset, 15000)")
-    add_run_arguments(p, out="results/robustness", quick_help="tiny run on digits (well under a minute)")
-    return p
-
-
-def config_from_args(args: argparse.Namespace) -> RobustnessConfig:
-    kinds = [k.strip() for k in args.distortions.split(",") if k.strip()]
-    given = {
-        "dataset": args.dataset, "distortions": tuple(kinds),
-        "models": tuple(m.strip() for m in args.models.split(",") if m.strip()), "levels": parse_levels(args.levels, kinds),
-        "trials": args.trials, "backend": args.backend, "n_train": args.n_train, "n_test": args.n_test,
-        "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "loss": args.loss,
-        "hidden": parse_hidden(args.hidden),
-        "eps": args.eps, "rho": args.rho, "sam_steps": args.sam_steps, "sharpness_batch": args.sharpness_batch,
-        "hessian": args.hessian, "hessian_iters": args.hessian_iters, "hessian_batch": args.hessian_batch,
-        "sam_train_rho": args.sam_train_rho,
-        "gnp_coef": args.gnp_coef, "sleep_steps": args.sleep_steps, "seed": args.seed, "data_dir": args.data_dir,
-        "threads": args.threads,
-    }
-    given = given_options(given)
-    if args.quick:
-        if args.levels is None:
-            given.pop("levels", None)
-        return quick_config(**given)
-    if given.get("levels") is None:
-        given.pop("levels", None)
-    return RobustnessConfig(**given)
-
-
-def main(argv: list[str] | None = None) -> int:
-    done = run_cli(build_parser(), argv, config_from_args=config_from_args, run=run, save=save, plot=plot,
-                   merge=merge)
-    if done is None:
-        return 0
-    cfg, result = done
-    summ = result["summary"]
-    for m in cfg.models:
-        a = summ["all_levels"][m]
-        print(f"{m:9s} accuracy {format_pct(a['accuracy'])} %, S(eps) {format_stat(a['sharpness_seed000'])}, "
-              f"SAM {format_stat(a['sharpness_sam'])}")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""``sleep-snn scan``: sleep ratio x seed x parameter grids on Dask, resumable.
+"""The scan experiment: sleep ratio x seed x parameter grids of E/I runs, resumable.
 
 Every grid point is one run of the E/I network (train with plasticity, then
 read out), stored as ``DIR/runs/<key>/result.json`` + ``arrays.npz``, written
@@ -12,37 +12,40 @@ others wait for it (a file lock in ``DIR/build``) and start from a copy of its
 build directory, in which ``make`` finds every object up to date. Each worker
 then re-runs its binary for every grid point, with the seed (``$SLEEP_SNN_SEED``) and the run-time parameters
 (sleep parameters, learning rates) passed on the command line
-(``device.run(run_args=...)``). ``--scheduler ADDRESS`` sends the runs to an
+(``device.run(run_args=...)``). The grid runs on Dask with
+:func:`scenarios.runs.grid.run_grid`, which can also send the runs to an
 existing cluster (for example one started by dask-jobqueue on SLURM/PBS).
 
 The summary (``summary.csv``, one row per run; ``summary.md``, mean ± sd per
 grid point) always carries two baselines computed on the same images: the
 read-out on the raw pixels, and the network with plasticity off.
+
+This module holds the library side: the parameter mapping of a grid point
+(:data:`RUNTIME_PARAMS`), the worker function :func:`run_point`, the
+configuration (:func:`build_config`) and the summary (:func:`summarise`). The
+``sleep-snn scan`` command is :mod:`scenarios.commands.scan`, the figures are
+:mod:`scenarios.figures.scan`, the throughput benchmark is
+:func:`scenarios.bench.scan.bench_scan`.
 """
 
 from __future__ import annotations
 
-import argparse
 import atexit
-import contextlib
 import csv
 import dataclasses
 import functools
 import hashlib
-import itertools
 import json
 import os
-import shutil
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from scenarios.runs.grid import COMPILED_MARK, build_lock, grid_points, point_key, run_grid, seed_build_dir
+from scenarios.runs.stats import mean_sd
+from scenarios.runs.grid import COMPILED_MARK, build_lock, point_key, seed_build_dir
 
-__all__ = ["RUNTIME_PARAMS", "run_point", "summarise", "scan_figures",
-           "main", "bench_main"]
+__all__ = ["RUNTIME_PARAMS", "scannable_params", "run_point", "collect_rows", "summarise", "build_config"]
 
 #: Parameters that a compiled network takes at run time: name -> (target, unit)
 RUNTIME_PARAMS = {
@@ -71,22 +74,9 @@ def _network_scalar_fields() -> dict:
     return out
 
 
-def parse_param(text: str) -> tuple[str, list[float]]:
-    """``"NAME=V1,V2"`` -> ``(NAME, [V1, V2])`` with a clear error for unknown names."""
-    if "=" not in text:
-        raise ValueError(f"--param {text!r} must look like NAME=V1,V2,...")
-    name, values = text.split("=", 1)
-    name = name.strip()
-    allowed = sorted(set(RUNTIME_PARAMS) | set(_network_scalar_fields()))
-    if name not in allowed:
-        raise ValueError(f"--param: unknown parameter {name!r}; allowed: {', '.join(allowed)}")
-    try:
-        vals = [float(v) for v in values.split(",") if v.strip()]
-    except ValueError as exc:
-        raise ValueError(f"--param {name}: values must be numbers, got {values!r}") from exc
-    if not vals:
-        raise ValueError(f"--param {name}: no values given")
-    return name, vals
+def scannable_params() -> list[str]:
+    """Names a scan may vary: the run-time parameters and the scalar network fields (sorted)."""
+    return sorted(set(RUNTIME_PARAMS) | set(_network_scalar_fields()))
 
 
 def _params_for(point: dict, config: dict):
@@ -276,13 +266,6 @@ def collect_rows(out) -> list[dict]:
     return rows
 
 
-def _mean_sd(values):
-    v = np.asarray([x for x in values if x is not None], dtype=float)
-    if len(v) == 0:
-        return float("nan"), float("nan"), 0
-    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float("nan"), len(v)
-
-
 def summarise(out, config: dict) -> dict:
     """Write ``summary.csv`` and ``summary.md`` from the saved runs; returns the table."""
     out = Path(out)
@@ -305,8 +288,9 @@ def summarise(out, config: dict) -> dict:
     table = []
     for g, rs in sorted(groups.items(), key=lambda kv: (kv[0][0] != "sleep",) + tuple(
             -1e9 if x is None else x for x in kv[0][1:])):
-        m, s, n = _mean_sd([r["accuracy"] for r in rs])
-        ar, _, _ = _mean_sd([r["achieved_ratio"] for r in rs])
+        m, s = mean_sd([r["accuracy"] for r in rs])
+        n = len(rs)
+        ar, _ = mean_sd([r["achieved_ratio"] for r in rs])
         table.append({"arm": g[0], "ratio": g[1], **dict(zip(extra, g[2:])), "accuracy_mean": m,
                       "accuracy_sd": s, "n_seeds": n, "achieved_ratio": ar,
                       "seeds": sorted(r["seed"] for r in rs)})
@@ -335,271 +319,47 @@ def summarise(out, config: dict) -> dict:
     return summary
 
 
-def build_config(args) -> dict:
-    from scenarios.experiments.ei import load_schedule, params_from_args, pixel_baseline
+def build_config(*, params, sleep, dataset: str, n_train: int, n_test: int, out, seeds,
+                 size: int = 15, data_seed: int = 0, n_readout_train: int | None = None, data_dir=None,
+                 backend: str = "cpp_standalone", readout: str = "logreg", command: str = "") -> dict:
+    """Settings shared by every point of a scan, with the raw-pixel baseline.
 
-    params, sleep = params_from_args(args)
-    n_ro = args.n_readout_train
-    schedule = load_schedule(args.dataset, args.n_train, args.n_test, size=args.size,
-                             data_dir=args.data_dir, data_seed=args.data_seed, n_readout_train=n_ro)
-    pixel = pixel_baseline(schedule, args.readout)
-    return {"dataset": args.dataset, "n_train": args.n_train, "n_test": args.n_test, "size": args.size,
-            "data_seed": args.data_seed, "n_readout_train": n_ro, "data_dir": args.data_dir,
-            "backend": args.backend, "readout": args.readout, "out": str(Path(args.out).resolve()),
-            "params": params, "sleep": sleep, "seeds": list(args.seeds),
-            "pixel_baseline": pixel.accuracy,
-            "command": "sleep-snn " + " ".join(args.argv)}
+    Loads the scan's images (:func:`scenarios.experiments.ei.load_schedule`)
+    once to score the same read-out on the raw pixels.
 
+    Parameters
+    ----------
+    params : spiking.params.EINetworkParams
+        Base network; grid axes replace its fields (see :func:`run_point`).
+    sleep : spiking.sleep.SleepParams
+        Base sleep controller; the point's ratio and sleep parameters replace its fields.
+    dataset, n_train, n_test, size, data_seed, n_readout_train, data_dir
+        The images (as :func:`scenarios.experiments.ei.load_schedule`).
+    out : path-like
+        Scan directory (stored resolved, so that workers elsewhere find it).
+    seeds : sequence of int
+        Network seeds of the grid (the first one keeps its per-image counts).
+    backend : str
+        Brian2 backend of the runs.
+    readout : str
+        Read-out method.
+    command : str
+        The command line, for the summary.
 
-def build_parser() -> argparse.ArgumentParser:
-    from scenarios.experiments.ei import add_network_args
-
-    parser = argparse.ArgumentParser(prog="sleep-snn scan", description=__doc__.split("\n\n")[0])
-    add_network_args(parser)
-    parser.set_defaults(sleep_ratio=None)
-    parser.add_argument("--sleep-ratios", "--sleep-ratio-grid", dest="ratios", type=float, nargs="+",
-                        default=None, help="sleep ratios to scan")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--param", action="append", default=[],
-                        help="extra grid axis NAME=V1,V2,... (repeatable), e.g. sigma=0,1,2,3")
-    parser.add_argument("--workers", type=int, default=2, help="local Dask workers (one thread each)")
-    parser.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler")
-    parser.add_argument("--no-frozen-baseline", action="store_true")
-    parser.add_argument("--out", default="results/scan")
-    parser.add_argument("--no-figures", action="store_true")
-    parser.add_argument("--quick", action="store_true", help="tiny scan for smoke tests (digits)")
-    return parser
-
-
-def _fix_ratio_args(argv: list[str]) -> list[str]:
-    """``--sleep-ratio 0 0.1 0.2`` (several values) is the scan's grid."""
-    out, i = [], 0
-    while i < len(argv):
-        a = argv[i]
-        if a == "--sleep-ratio":
-            vals = []
-            i += 1
-            while i < len(argv) and not argv[i].startswith("--"):
-                vals.append(argv[i])
-                i += 1
-            out += ["--sleep-ratios"] + vals
-            continue
-        out.append(a)
-        i += 1
-    return out
-
-
-def main(argv=None) -> int:
-    from scenarios.experiments.ei import apply_quick
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(_fix_ratio_args(argv))
-    args.argv = ["scan"] + argv
-    args.sleep_ratio = 0.0
-    if args.quick:
-        apply_quick(args, argv)
-        if "--n-train" not in argv:
-            args.n_train, args.n_test = 60, 40
-    ratios = args.ratios if args.ratios is not None else [0.0, 0.1, 0.2, 0.3]
-    for r in ratios:
-        if not 0 <= r < 1:
-            raise ValueError(f"--sleep-ratio {r}: must lie in [0, 1)")
-    extra = dict(parse_param(p) for p in args.param)
-    config = build_config(args)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    points = grid_points(ratios, args.seeds, extra, frozen_baseline=not args.no_frozen_baseline)
-    t0 = time.perf_counter()
-    run_grid(points, config, run_point, workers=args.workers, scheduler=args.scheduler, label="scan")
-    summarise(out, config)
-    print((out / "summary.md").read_text())
-    if not args.no_figures:
-        files = scan_figures(out)
-        print(f"[scan] {len(files)} figure files in {out}")
-    print(f"[scan] finished in {time.perf_counter() - t0:.0f} s; summary in {out / 'summary.csv'}")
-    return 0
-
-
-# --- figures ---------------------------------------------------------------------
-
-def scan_figures(directory, out_dir=None) -> list[Path]:
-    """Figures of a finished scan (reads saved results only)."""
-    from scenarios.figures.ei import plot_raster, plot_total_weight
-    from scenarios.figures.style import new_axes, save_figure, style
-    from scenarios.runs.results import load_arrays, load_result
-
-    directory = Path(directory)
-    out_dir = Path(out_dir) if out_dir else directory
-    summary = json.loads((directory / "summary.json").read_text())
-    table = [t for t in summary["table"] if t["arm"] == "sleep"]
-    written = []
-    extra = [k for k in (table[0] if table else {}) if k not in (
-        "arm", "ratio", "accuracy_mean", "accuracy_sd", "n_seeds", "achieved_ratio", "seeds")]
-    with style():
-        # accuracy vs sleep ratio (one line per value of the first extra parameter)
-        ax = new_axes(None, (4.0, 3.0))
-        series = {}
-        for t in table:
-            label = ", ".join(f"{k}={t[k]:g}" for k in extra) or "STDP + sleep"
-            series.setdefault(label, []).append(t)
-        for label, ts in series.items():
-            ts = sorted(ts, key=lambda t: t["ratio"])
-            ax.errorbar([t["ratio"] for t in ts], [100 * t["accuracy_mean"] for t in ts],
-                        yerr=[100 * (t["accuracy_sd"] or 0) for t in ts], marker="o", label=label,
-                        capsize=2)
-        if summary.get("pixel_baseline") is not None:
-            ax.axhline(100 * summary["pixel_baseline"], color="0.3", ls="--", lw=1, label="raw pixels")
-        frozen = [t for t in summary["table"] if t["arm"] == "frozen"]
-        if frozen:
-            ax.axhline(100 * frozen[0]["accuracy_mean"], color="0.6", ls=":", lw=1,
-                       label="plasticity off")
-        ax.set_xlabel("sleep ratio")
-        ax.set_ylabel("test accuracy (%)")
-        ax.set_title(f"{summary['config']['dataset']}: accuracy vs sleep ratio")
-        ax.legend(fontsize=7)
-        written += save_figure(ax.figure, out_dir / "accuracy_vs_sleep_ratio")
-
-        # noise x ratio heatmap
-        if "sigma" in extra:
-            ratios = sorted({t["ratio"] for t in table})
-            sigmas = sorted({t["sigma"] for t in table})
-            M = np.full((len(sigmas), len(ratios)), np.nan)
-            for t in table:
-                M[sigmas.index(t["sigma"]), ratios.index(t["ratio"])] = 100 * t["accuracy_mean"]
-            import matplotlib.pyplot as plt
-
-            fig, ax = plt.subplots(figsize=(4.0, 3.2))
-            im = ax.imshow(M, origin="lower", aspect="auto", cmap="viridis")
-            ax.set_xticks(range(len(ratios)), [f"{r:g}" for r in ratios])
-            ax.set_yticks(range(len(sigmas)), [f"{s:g}" for s in sigmas])
-            for (i, j), v in np.ndenumerate(M):
-                if np.isfinite(v):
-                    ax.text(j, i, f"{v:.1f}", ha="center", va="center", fontsize=7, color="w")
-            ax.set_xlabel("sleep ratio")
-            ax.set_ylabel("noise sigma (mV)")
-            fig.colorbar(im, ax=ax, label="accuracy (%)")
-            ax.set_title("noise x sleep ratio")
-            written += save_figure(fig, out_dir / "noise_ratio_heatmap")
-
-        # example runs: total weight with and without sleep, raster, embedding
-        runs = sorted((directory / "runs").glob("*/result.json"))
-        metas = {r.parent.name: json.loads(r.read_text()) for r in runs}
-        seed0 = min((m["point"]["seed"] for m in metas.values()), default=None)
-        ex = {}
-        for name, m in metas.items():
-            p = m["point"]
-            if p["seed"] == seed0 and p["arm"] == "sleep" and all(
-                    p.get(k) == table[0].get(k) for k in extra):
-                ex[p["ratio"]] = name
-        if ex:
-            import matplotlib.pyplot as plt
-
-            ratios = sorted(ex)
-            pick = [ratios[0]] + ([ratios[-1]] if len(ratios) > 1 else [])
-            fig, axes = plt.subplots(1, len(pick), figsize=(4.2 * len(pick), 2.8), sharey=True)
-            for a, r in zip(np.atleast_1d(axes), pick):
-                meta, arrays = load_result(directory / "runs" / ex[r]), load_arrays(directory / "runs" / ex[r])
-                plot_total_weight(arrays, meta, ax=a)
-                a.set_title(f"sleep ratio {r:g}")
-            written += save_figure(fig, out_dir / "total_weight_with_without_sleep")
-            meta, arrays = (load_result(directory / "runs" / ex[ratios[-1]]),
-                            load_arrays(directory / "runs" / ex[ratios[-1]]))
-            eps = meta["sleep"]["episodes"]
-            if eps and "raster_exc_t" in arrays:
-                ep = eps[min(1, len(eps) - 1)]
-                ax = plot_raster(arrays, max(0, ep["start"] - 1.0), ep["end"] + 1.0, eps)
-                ax.set_title(f"wake and sleep activity (ratio {ratios[-1]:g}, seed {seed0})")
-                written += save_figure(ax.figure, out_dir / "raster_wake_sleep")
-            if "counts_exc" in arrays:
-                written += _embedding_figure(arrays, meta, out_dir, new_axes, save_figure)
-    return written
-
-
-def _embedding_figure(arrays, meta, out_dir, new_axes, save_figure):
-    from sklearn.decomposition import PCA
-    from sklearn.preprocessing import StandardScaler
-
-    n_train, n_ro = meta["n_train"], meta["n_readout_train"]
-    X = arrays["counts_exc"][n_train + n_ro:].astype(float)
-    y = arrays["labels"][n_train + n_ro:]
-    if X.shape[0] < 3:
-        return []
-    Z = PCA(n_components=2, random_state=0).fit_transform(StandardScaler().fit_transform(X))
-    ax = new_axes(None, (3.6, 3.2))
-    sc = ax.scatter(Z[:, 0], Z[:, 1], c=y, cmap="tab10", s=5, lw=0)
-    ax.set_xlabel("PC 1")
-    ax.set_ylabel("PC 2")
-    ax.set_title(f"excitatory responses to test images\n(ratio {meta['sleep_params']['sleep_ratio']}, "
-                 f"seed {meta['seed']})")
-    ax.figure.colorbar(sc, ax=ax, label="class")
-    return save_figure(ax.figure, out_dir / "embedding_exc_pca")
-
-
-# --- benchmark -------------------------------------------------------------------
-
-def bench_main(argv=None) -> int:
-    """``sleep-snn bench scan --runs R --workers W --json``.
-
-    Runs the same R-point scan (sleep ratio 0.1, seeds 0..R-1) with 1 and with W
-    workers. ``parallel_efficiency`` = (wall with 1 worker / wall with W) / W,
-    compile included; ``steady_state_efficiency`` = mean re-run time with 1
-    worker / with W workers (1 when W runs share the machine perfectly).
-    ``first_run_seconds`` and ``rerun_seconds`` are per run with W workers.
-
-    The defaults are a quick check (tiny digits runs, where the one build of the
-    network dominates). What a real scan gets is measured at scan size, e.g.
-    ``--runs 20 --dataset fashion --n-train 2000 --n-test 1000 --t-present 250
-    --t-rest 100`` (about 9 minutes on 2 cores; docs/RESULTS.md §2).
+    Returns
+    -------
+    dict
+        The configuration passed to :func:`run_point` and :func:`summarise`.
     """
-    import tempfile
+    from scenarios.experiments.ei import load_schedule, pixel_baseline
 
-    parser = argparse.ArgumentParser(prog="sleep-snn bench scan")
-    parser.add_argument("--runs", type=int, default=8, help="scan points (seeds 0..R-1; default 8)")
-    parser.add_argument("--workers", type=int, default=2, help="workers W compared with 1 (default 2)")
-    parser.add_argument("--n-train", type=int, default=100, help="training images per run (default 100)")
-    parser.add_argument("--n-test", type=int, default=50, help="test images per run (default 50)")
-    parser.add_argument("--t-present", type=float, default=100.0,
-                        help="presentation time per image, ms (default 100, a short run; scans use the "
-                             "network's 250)")
-    parser.add_argument("--t-rest", type=float, default=50.0, help="rest after each image, ms (default 50; scans use 100)")
-    parser.add_argument("--dataset", default="digits", help="dataset of the runs (default digits)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
-    args = parser.parse_args(argv)
-    base = Path(tempfile.mkdtemp(prefix="sleep_snn_bench_scan_"))
-    timings = {}
-    try:
-        for w in sorted({1, args.workers}):
-            out = base / f"w{w}"
-            scan_argv = ["--dataset", args.dataset, "--n-train", str(args.n_train), "--n-test",
-                         str(args.n_test), "--t-present", str(args.t_present), "--t-rest", str(args.t_rest),
-                         "--sleep-ratio", "0.1", "--seeds", *map(str, range(args.runs)),
-                         "--workers", str(w), "--no-frozen-baseline", "--no-figures",
-                         "--out", str(out)]
-            t0 = time.perf_counter()
-            main(scan_argv)
-            timings[w] = time.perf_counter() - t0
-            metas = [json.loads(p.read_text()) for p in (out / "runs").glob("*/result.json")]
-            timings[f"first_{w}"] = float(np.mean([m["scan"]["point_seconds"] for m in metas
-                                                   if m["scan"]["first_on_worker"]]))
-            reruns = [m["scan"]["point_seconds"] for m in metas if not m["scan"]["first_on_worker"]]
-            timings[f"rerun_{w}"] = float(np.mean(reruns)) if reruns else float("nan")
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
-    t1, tw = timings[1], timings[args.workers]
-    res = {"benchmark": "scan", "runs": args.runs, "workers": args.workers,
-           "wall_seconds_1_worker": t1, "wall_seconds": tw,
-           "runs_per_hour": args.runs / tw * 3600.0,
-           "parallel_efficiency": (t1 / tw) / args.workers,
-           "first_run_seconds": timings[f"first_{args.workers}"],
-           "rerun_seconds": timings[f"rerun_{args.workers}"],
-           "rerun_seconds_1_worker": timings["rerun_1"],
-           # throughput of re-runs alone (compile excluded): how well W runs share the machine
-           "steady_state_efficiency": timings["rerun_1"] / timings[f"rerun_{args.workers}"],
-           "dataset": args.dataset, "n_train": args.n_train, "n_test": args.n_test,
-           "t_present_ms": args.t_present, "t_rest_ms": args.t_rest, "cpu_count": os.cpu_count()}
-    print(json.dumps(res) if args.json else res)
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    n_ro = n_readout_train
+    schedule = load_schedule(dataset, n_train, n_test, size=size,
+                             data_dir=data_dir, data_seed=data_seed, n_readout_train=n_ro)
+    pixel = pixel_baseline(schedule, readout)
+    return {"dataset": dataset, "n_train": n_train, "n_test": n_test, "size": size,
+            "data_seed": data_seed, "n_readout_train": n_ro, "data_dir": data_dir,
+            "backend": backend, "readout": readout, "out": str(Path(out).resolve()),
+            "params": params, "sleep": sleep, "seeds": list(seeds),
+            "pixel_baseline": pixel.accuracy,
+            "command": command}

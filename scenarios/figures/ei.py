@@ -1,32 +1,22 @@
-"""``sleep-snn figures DIR``: figures from saved results (never from a live run).
+"""Figures of an E/I run from its saved files (never from a live run).
 
-Recognises what ``DIR`` holds:
-
-* an E/I run (``result.json`` with ``"kind": "ei"``): raster of the first
-  seconds (wake and, when the network slept, around the first episode),
-  weight histograms per pathway, total weight over time with sleep episodes
-  shaded;
-* a scan (``summary.csv`` + ``runs/``): accuracy vs sleep ratio with error bars
-  over seeds, total weight over time with and without sleep, the noise x ratio
-  heatmap when ``sigma`` was scanned, a 2-D embedding of excitatory responses;
-* other scenarios' result directories (incremental, patches, robustness,
-  plasticity, sgsnn): their own ``plot`` function.
+From ``result.json`` + ``arrays.npz`` of a run of :func:`scenarios.experiments.ei.run_ei`
+(``"kind": "ei"``): raster of the first seconds (wake and, when the network
+slept, around the first episode), weight histograms per pathway, total weight
+over time with sleep episodes shaded.
 
 All plot functions take ``ax=None`` and return the axes.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from scenarios.figures.style import new_axes, save_figure, style
 
-__all__ = ["plot_raster", "plot_weight_histograms", "plot_total_weight", "ei_figures", "main"]
+__all__ = ["plot_raster", "plot_weight_histograms", "plot_total_weight", "plot", "ei_figures"]
 
 PATHWAY_LABELS = {"inp_exc": "input→E", "exc_exc": "E→E", "exc_inh": "E→I", "inh_exc": "I→E"}
 
@@ -107,11 +97,25 @@ def load(directory):
     return load_result(directory), load_arrays(directory)
 
 
-def ei_figures(directory, out_dir=None) -> list[Path]:
-    """All figures of one E/I run directory; returns the files written."""
+def plot(result_dir, out_dir=None) -> list[Path]:
+    """All figures of one E/I run directory.
+
+    Parameters
+    ----------
+    result_dir : path-like
+        Directory with ``result.json`` and ``arrays.npz``.
+    out_dir : path-like, optional
+        Where the figures go (default ``result_dir``).
+
+    Returns
+    -------
+    list of Path
+        The files written (``raster``, ``raster_sleep`` when the network slept,
+        ``weight_histograms``, ``total_weight``; PNG and PDF each).
+    """
     import matplotlib.pyplot as plt
 
-    directory = Path(directory)
+    directory = Path(result_dir)
     out_dir = Path(out_dir) if out_dir else directory
     meta, arrays = load(directory)
     written = []
@@ -136,45 +140,5 @@ def ei_figures(directory, out_dir=None) -> list[Path]:
     return written
 
 
-def figures_for(directory, out_dir=None) -> list[Path]:
-    """Make the figures of whatever result ``directory`` holds."""
-    directory = Path(directory)
-    result = directory / "result.json"
-    if (directory / "summary.csv").exists() and not result.exists():
-        from scenarios.experiments.scan import scan_figures
-
-        return scan_figures(directory, out_dir)
-    if not result.exists():
-        raise FileNotFoundError(
-            f"{directory} holds neither result.json nor summary.csv: nothing to plot"
-        )
-    kind = json.loads(result.read_text()).get("kind", "")
-    if kind == "ei":
-        return ei_figures(directory, out_dir)
-    import importlib
-
-    module = {"incremental": "scenarios.experiments.incremental", "patches": "scenarios.experiments.patches",
-              "robustness": "scenarios.experiments.robustness", "plasticity": "scenarios.experiments.plasticity",
-              "sgsnn": "scenarios.experiments.sgsnn"}.get(kind)
-    if module is None:
-        raise ValueError(f"{result}: unknown result kind {kind!r}")
-    files = importlib.import_module(module).plot(directory)
-    return list(files or [])
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="sleep-snn figures",
-                                     description="make figures from saved results")
-    parser.add_argument("dirs", nargs="+", help="result directories (a run or a scan)")
-    parser.add_argument("--out", default=None, help="write figures here instead of into DIR")
-    args = parser.parse_args(argv)
-    for d in args.dirs:
-        files = figures_for(d, args.out)
-        print(f"[figures] {d}: {len(files)} files")
-        for f in files:
-            print(f"  {f}")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+#: The earlier name of :func:`plot`.
+ei_figures = plot

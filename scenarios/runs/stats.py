@@ -15,23 +15,36 @@ import numpy as np
 __all__ = ["mean_sd", "format_mean_sd", "trial_stat", "format_stat", "format_pct"]
 
 
-def mean_sd(values) -> tuple[float, float]:
+def mean_sd(values, axis: int | None = None):
     """Mean and sample standard deviation (``ddof=1``).
 
     Parameters
     ----------
     values : array-like of float, non-empty
+        The values (e.g. one per trial or seed).
+    axis : int, optional
+        Axis of the trials. ``None`` (default): all values pooled, two floats
+        returned. Otherwise arrays over the remaining axes (for example a
+        trials × levels array with ``axis=0``).
 
     Returns
     -------
-    (float, float)
-        ``sd`` is NaN for a single value.
+    (float, float) or (numpy.ndarray, numpy.ndarray)
+        ``sd`` is NaN with a single value (a single trial along ``axis``).
     """
-    v = np.asarray(values, dtype=np.float64).reshape(-1)
-    if v.size == 0:
+    v = np.asarray(values, dtype=np.float64)
+    if axis is None:
+        v = v.reshape(-1)
+        if v.size == 0:
+            raise ValueError("mean_sd of no values is undefined")
+        sd = float(v.std(ddof=1)) if v.size > 1 else math.nan
+        return float(v.mean()), sd
+    n = v.shape[axis]
+    if n == 0:
         raise ValueError("mean_sd of no values is undefined")
-    sd = float(v.std(ddof=1)) if v.size > 1 else math.nan
-    return float(v.mean()), sd
+    mean = v.mean(axis=axis)
+    sd = v.std(axis=axis, ddof=1) if n > 1 else np.full(mean.shape, math.nan)
+    return mean, sd
 
 
 def format_mean_sd(values, percent: bool = True, decimals: int = 1) -> str:

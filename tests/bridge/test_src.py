@@ -337,27 +337,3 @@ def test_cpp_standalone_hand_made_3_2_2():
     for got, want in zip(res.spec_after.weights, expected_w):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
     assert res.device == "cpu" and res.target == "cpp_standalone" and res.build_seconds > 0
-
-
-# --------------------------------------------------------------------------
-# The benchmark script (on the digits fallback, to stay fast)
-# --------------------------------------------------------------------------
-def test_bench_src_json_line(monkeypatch, capsys):
-    import json
-
-    import spiking.data
-    from scenarios.bench import src as bench_src
-
-    def missing(*args, **kwargs):
-        raise spiking.data.DataError("no Fashion-MNIST here (test)")
-
-    monkeypatch.setattr(spiking.data, "load_dataset", missing)
-    assert bench_src.main(["--backend", "torch", "--steps", "50", "--json", "--seed", "1"]) == 0
-    out = capsys.readouterr().out.strip().splitlines()
-    assert "falling back to scikit-learn digits" in out[0]
-    result = json.loads(out[-1])
-    assert result["dataset"] == "digits" and result["steps"] == 50
-    assert result["backend"] == "torch" and result["device"] == "cpu"
-    assert len(result["spikes_per_step"]) == 4 and result["spikes_per_step"][0] > 0
-    for key in ("steps_per_second", "compile_seconds", "peak_rss_mb"):
-        assert result[key] >= 0

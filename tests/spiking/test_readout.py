@@ -48,12 +48,18 @@ def test_separable_blobs(method):
     assert res.accuracy == pytest.approx(np.trace(res.confusion) / 80)
 
 
-def test_random_labels_give_chance():
+def test_random_labels_give_chance_and_learnable_labels_do_not():
     rng = np.random.default_rng(3)
-    x = rng.random((200, 10))
-    y = rng.integers(0, 2, 200)
-    res = fit_readout(x[:100], y[:100], x[100:], y[100:])
-    assert res.accuracy < 0.7   # nothing to learn
+    x = rng.random((2400, 10))
+    y_random = rng.integers(0, 2, 2400)
+    y_learnable = (x[:, 0] + x[:, 1] > 1).astype(int)
+    chance = fit_readout(x[:400], y_random[:400], x[400:], y_random[400:])
+    learned = fit_readout(x[:400], y_learnable[:400], x[400:], y_learnable[400:])
+    # 2000 test points: chance is 0.5 with sd 0.011
+    assert abs(chance.accuracy - 0.5) < 0.05
+    assert learned.accuracy > 0.9
+    # not a constant answer: both classes are predicted on the random labels
+    assert 0.2 < np.mean(chance.predictions) < 0.8
 
 
 def test_pca_qda_details_and_options():

@@ -100,12 +100,3 @@ def test_objects_are_compiled_with_the_precompiled_header(sim, tmp_path):
     assert f"! ./{PCH_HEADER}.gch" in trace or f"! {PCH_HEADER}.gch" in trace, trace[:5]
     # the object was the only thing rebuilt: the header was already precompiled
     assert "-x c++-header" not in done.stdout
-
-
-def test_standalone_make_arguments_are_restored_after_the_build(sim):
-    import brian2
-
-    from spiking.backend import PCH_MAKEFILE, reset_device
-
-    reset_device()
-    assert PCH_MAKEFILE not in brian2.prefs.devices.cpp_standalone.extra_make_args_unix

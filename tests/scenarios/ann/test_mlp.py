@@ -67,8 +67,23 @@ def test_make_mlp_kaiming_and_seed():
     assert a[1].weight.abs().max() > 0.1  # much wider than U(-0.01, 0.01)
 
 
+def test_make_mlp_authors_convention_same_weights():
+    from bridge.conventions import AuthorsDropout, StraightThroughReLU
+
+    a = make_mlp(SIZES, dropout=0.25, seed=5, convention="authors")
+    t = make_mlp(SIZES, dropout=0.25, seed=5)
+    assert [type(x) for x in a] == [nn.Flatten, nn.Linear, nn.ReLU, AuthorsDropout, nn.Linear, nn.ReLU,
+                                    AuthorsDropout, nn.Linear, StraightThroughReLU]
+    assert all(d.p == 0.25 for d in a if isinstance(d, AuthorsDropout))
+    assert _same(_weights(a), _weights(t))  # the swap happens after the initialisation
+    # no output ReLU, no dropout: nothing to swap but the modules stay the plain ones
+    b = make_mlp(SIZES, dropout=0.0, relu_output=False, convention="authors")
+    assert [type(x) for x in b] == [nn.Flatten, nn.Linear, nn.ReLU, nn.Linear, nn.ReLU, nn.Linear]
+
+
 @pytest.mark.parametrize("kw, word", [({"dropout": 1.0}, "dropout"), ({"init": "xavier"}, "init"),
-                                      ({"sizes": (5,)}, "sizes"), ({"init_scale": 0.0}, "init_scale")])
+                                      ({"sizes": (5,)}, "sizes"), ({"init_scale": 0.0}, "init_scale"),
+                                      ({"convention": "matlab"}, "convention")])
 def test_make_mlp_validation(kw, word):
     with pytest.raises(ValueError, match=word):
         make_mlp(**kw)

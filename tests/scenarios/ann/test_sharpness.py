@@ -1,14 +1,12 @@
 """Tests for scenarios.ann.sharpness on a quadratic with known Hessian, and on a small MLP."""
 
-import math
-
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from scenarios.ann.mlp import loss_function, make_mlp
-from scenarios.ann.sharpness import bench_hessian, hessian_top_eigenvalue, sam_sharpness, sharpness_seed000
+from scenarios.ann.sharpness import hessian_top_eigenvalue, sam_sharpness, sharpness_seed000
 
 torch.set_num_threads(1)
 
@@ -187,12 +185,3 @@ def test_mlp_hessian_eigenvalue_matches_dense_hessian():
     dominant = float(evals[evals.abs().argmax()])
     res = hessian_top_eigenvalue(model, lf, x, y, tol=1e-7, max_iter=1000)
     assert res["eigenvalue"] == pytest.approx(dominant, rel=1e-3)
-
-
-def test_bench_hessian_small():
-    res = bench_hessian(sizes=(30, 20, 20, 5), n_images=50, max_iter=5)
-    assert res["iterations"] <= 5 and res["wall_s"] > 0 and math.isfinite(res["eigenvalue"])
-    assert res["n_params"] == 30 * 20 + 20 * 20 + 20 * 5 and res["n_images"] == 50 and res["data"] == "random"
-    imgs = np.random.default_rng(1).random((60, 5, 6), dtype=np.float32)
-    res2 = bench_hessian(sizes=(30, 20, 20, 5), n_images=40, images=imgs, labels=np.arange(60) % 5, max_iter=3)
-    assert res2["data"] == "given" and res2["n_images"] == 40

@@ -1,27 +1,9 @@
-"""Smoke test of ``sleep-snn ei --quick`` (a whole scenario, with content checks)."""
-
-import json
+"""The E/I experiment library: the image schedule and one run (numpy backend, a few images)."""
 
 import numpy as np
 import pytest
 
-from scenarios import cli
-from scenarios.experiments.ei import load_schedule
-
-
-def test_ei_quick_on_digits_is_above_chance(tmp_path):
-    out = tmp_path / "ei"
-    assert cli.main(["ei", "--quick", "--out", str(out), "--sleep-ratio", "0.1"]) == 0
-    meta = json.loads((out / "result.json").read_text())
-    assert meta["dataset"] == "digits"
-    assert meta["accuracy"] > 0.3  # 10 classes: chance is 0.1
-    assert 0 <= meta["sleep"]["achieved_ratio"] <= 0.1 + 1e-9
-    assert meta["mean_rate_hz"]["readout"]["exc"] > 0
-    arrays = np.load(out / "arrays.npz")
-    assert arrays["counts_exc"].shape == (300 + 300 + 150, 200)
-    assert arrays["W_exc_exc"].ndim == 1 and len(arrays["W_exc_exc"]) > 10
-    for name in ("raster", "weight_histograms", "total_weight"):
-        assert (out / f"{name}.png").exists() and (out / f"{name}.pdf").exists()
+from scenarios.experiments.ei import load_schedule, run_ei, training_sleep_ratio
 
 
 def test_n_train_larger_than_dataset_names_n():
@@ -29,6 +11,36 @@ def test_n_train_larger_than_dataset_names_n():
         load_schedule("digits", 5000, 10)
 
 
-def test_unknown_command_is_an_error(capsys):
-    assert cli.main(["dream"]) == 2
-    assert "unknown command" in capsys.readouterr().err
+def test_schedule_repeats_the_readout_training_images():
+    s = load_schedule("digits", 20, 10, n_readout_train=8)
+    assert s.images.shape == (20 + 8 + 10, 225) and s.images.min() >= 0 and s.images.max() <= 1
+    np.testing.assert_array_equal(s.images[s.readout_train], s.images[:8])
+    np.testing.assert_array_equal(s.labels[s.readout_train], s.labels[:8])
+    assert len(s.labels[s.readout_test]) == 10
+    with pytest.raises(ValueError, match="n_readout_train"):
+        load_schedule("digits", 20, 10, n_readout_train=21)
+
+
+def test_training_sleep_ratio():
+    # 10 images of 0.3 s + 0.1 s wake: 4 s; 1 s of sleep -> 1 / 5
+    assert training_sleep_ratio(1.0, 10, 0.3, 0.1) == pytest.approx(0.2)
+    assert training_sleep_ratio(0.0, 0, 0.3, 0.1) == 0.0
+
+
+def test_run_ei_returns_meta_and_arrays(tmp_path):
+    from brian2 import ms
+
+    from spiking.params import EINetworkParams
+    from spiking.sleep import SleepParams
+
+    schedule = load_schedule("digits", 12, 10)
+    lines = []
+    meta, arrays = run_ei(EINetworkParams(t_present=40 * ms, t_rest=10 * ms), SleepParams(sleep_ratio=0.0),
+                          schedule, backend="numpy", directory=tmp_path, seed=3, extra={"command": "test"},
+                          log=lines.append)
+    assert len(lines) == 1 and lines[0].startswith("[ei] digits: 12 training images, 12 + 10 read-out")
+    assert meta["kind"] == "ei" and meta["seed"] == 3 and meta["backend"] == "numpy"
+    assert meta["command"] == "test" and 0 <= meta["pixel_baseline_accuracy"] <= 1
+    assert meta["total_wall_seconds"] > 0 and meta["sleep"]["n_episodes"] == 0
+    assert arrays["counts_exc"].shape == (12 + 12 + 10, 200) and len(arrays["readout_predictions"]) == 10
+    assert not (tmp_path / "build").exists()  # no standalone build with the numpy backend

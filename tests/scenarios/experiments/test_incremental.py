@@ -1,5 +1,6 @@
 """Tests for scenarios.experiments.incremental (class-incremental SRC, Tadros et al. 2022)."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -7,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from bridge.convert import from_torch
-from bridge.presets import preset
+from bridge.conventions import AuthorsDropout, StraightThroughReLU
+from bridge.presets import PRESETS, SRCParams, preset
+from scenarios.ann.mlp import Trainer, make_mlp
 from scenarios.experiments import incremental as inc
-from scenarios.ann.mlp import make_mlp
 
 torch.set_num_threads(1)
 
@@ -54,72 +55,24 @@ def test_config_validation():
     assert inc.IncrementalConfig(dataset="digits").preset_name == "mnist"
 
 
-# ----------------------------------------------------------------------------- modules
-def test_authors_dropout_train_and_eval():
-    torch.manual_seed(0)
-    d = inc.AuthorsDropout(0.25)
-    x = torch.ones(10000)
-    d.train()
-    y = d(x)
-    assert set(torch.unique(y).tolist()) <= {0.0, 1.0}  # no 1/(1-p) rescaling
-    assert abs(float(y.mean()) - 0.75) < 0.02
-    d.eval()
-    assert torch.allclose(d(x), torch.full_like(x, 0.75))
-
-
-def test_straight_through_relu_gradient_is_identity():
-    x = torch.tensor([-2.0, -0.5, 0.0, 1.5], requires_grad=True)
-    y = inc.StraightThroughReLU()(x)
-    assert torch.equal(y.detach(), torch.relu(x.detach()))
-    y.sum().backward()
-    assert torch.equal(x.grad, torch.ones(4))
-
-
+# ----------------------------------------------------------------------------- model
 def test_build_model_conventions_share_initial_weights():
     a = inc.build_model((16, 8, 8, 3), "authors", seed=3)
     t = inc.build_model((16, 8, 8, 3), "torch", seed=3)
-    assert [type(m) for m in a] == [nn.Flatten, nn.Linear, nn.ReLU, inc.AuthorsDropout, nn.Linear, nn.ReLU,
-                                    inc.AuthorsDropout, nn.Linear, inc.StraightThroughReLU]
+    assert [type(m) for m in a] == [nn.Flatten, nn.Linear, nn.ReLU, AuthorsDropout, nn.Linear, nn.ReLU,
+                                    AuthorsDropout, nn.Linear, StraightThroughReLU]
+    assert [type(m) for m in t] == [nn.Flatten, nn.Linear, nn.ReLU, nn.Dropout, nn.Linear, nn.ReLU,
+                                    nn.Dropout, nn.Linear, nn.ReLU]
     for la, lt in zip(inc._linears(a), inc._linears(t)):
         assert torch.equal(la.weight, lt.weight)
+    # the protocol's initialisation: U(-0.01, 0.01)
+    w = torch.cat([lin.weight.detach().flatten() for lin in inc._linears(a)])
+    assert 0.009 < float(w.abs().max()) <= 0.01
+    with pytest.raises(ValueError, match="convention"):
+        inc.build_model((16, 8, 3), "matlab")
 
 
-# ----------------------------------------------------------------------------- normalisation
-def _hand_model(convention):
-    m = inc.build_model((2, 2, 1), convention, dropout=0.25, seed=0)
-    lin1, lin2 = inc._linears(m)
-    with torch.no_grad():
-        lin1.weight.copy_(torch.tensor([[1.0, 0.5], [-1.0, 2.0]]))
-        lin2.weight.copy_(torch.tensor([[0.5, 0.25]]))
-    return m
-
-
-def test_authors_conventions_normalise_by_hand():
-    m = _hand_model("authors")
-    x = np.array([[1.0, 1.0], [0.0, 1.0]], dtype=np.float32)
-    # layer 1: relu([1.5, 1], [0.5, 2]) * 0.75 -> max 1.5; max weight 2 -> lambda1 = 2
-    # layer 2 (output, not scaled): 0.5*h1 + 0.25*h2 with h = 0.75*relu(W1 x):
-    #   x1: 0.75*(0.75 + 0.25) = 0.75; x2: 0.75*(0.25 + 0.5) = 0.5625 -> lambda2 = max(0.5, 0.75) = 0.75
-    spec = from_torch(m, x, alpha_scale=2.0, beta=(1.0, 3.0))
-    assert spec.scale == pytest.approx((2.0, 0.75 / 2.0))
-    assert spec.alpha == pytest.approx((1.0, 2.0 / 0.375))
-    assert spec.beta == (1.0, 3.0)
-    assert spec.layer_sizes == (2, 2, 1)
-
-
-def test_non_inverted_dropout_option_equals_the_authors_modules():
-    # the authors' weights behind a plain nn.Dropout: dropout="non-inverted" gives their conversion
-    a = inc.build_model((16, 12, 12, 3), "authors", seed=1)
-    t = inc.build_model((16, 12, 12, 3), "torch", seed=1)
-    x = np.random.default_rng(0).random((40, 16), dtype=np.float32)
-    ours = from_torch(a, x, alpha_scale=5.0, beta=(1.0, 2.0, 3.0))
-    plain = from_torch(t, x, alpha_scale=5.0, beta=(1.0, 2.0, 3.0), dropout="non-inverted")
-    assert ours.scale == plain.scale and ours.alpha == plain.alpha
-    inverted = from_torch(t, x, alpha_scale=5.0, beta=(1.0, 2.0, 3.0))
-    # layer 1's activation is taken after its dropout: without the 0.75 it is 1/0.75 larger
-    assert inverted.scale[0] == pytest.approx(ours.scale[0] / 0.75, rel=1e-6)
-
-
+# ----------------------------------------------------------------------------- sleep
 def test_sleep_model_updates_weights_in_place_both_conventions():
     x = np.random.default_rng(0).random((30, 16), dtype=np.float32)
     params = preset("fashion", steps=200, mask_size=0, image_side=4, max_rate=400.0,
@@ -152,16 +105,36 @@ def test_resolve_preset_tuned_file(tmp_path, monkeypatch):
 
 
 def test_tuned_presets_file_is_valid():
-    if not inc.TUNED_PRESETS_FILE.is_file():
-        pytest.skip("no tuned presets yet")
-    for name in inc._load_tuned():
-        inc.resolve_preset(name)
+    # the file ships with the package (setup.cfg package_data) and holds at least fashion-tuned
+    assert inc.TUNED_PRESETS_FILE.is_file()
+    tuned = inc._load_tuned()
+    assert "fashion-tuned" in tuned
+    fields = {f.name for f in dataclasses.fields(SRCParams)}
+    for name, entry in tuned.items():
+        assert name not in PRESETS, f"tuned preset {name!r} clashes with a built-in preset"
+        unknown = set(entry) - fields - {"sleep_steps", "sleep_increment", "scores"}
+        assert not unknown, f"{name}: unknown keys {sorted(unknown)} (a typo would be silently ignored)"
+        p = inc.resolve_preset(name)
+        assert isinstance(p, SRCParams)
+        for k in fields & set(entry):
+            want = tuple(entry[k]) if k == "beta" else entry[k]
+            assert getattr(p, k) == want, f"{name}.{k}: {getattr(p, k)!r} != {want!r}"
+        steps, increment = inc.preset_schedule(name)
+        assert steps >= 1 and increment >= 0
+        scores = entry["scores"]
+        assert scores["base"] in PRESETS
+        for key in ("validation", "base_validation", "test", "base_test"):
+            assert 0.0 <= scores[key] <= 1.0, f"{name}: scores.{key}={scores[key]!r}"
+        assert scores["validation_seeds"] and scores["test_seeds"]
+        # a tuned preset is chosen for beating its base on the validation split
+        assert scores["validation"] > scores["base_validation"]
+    # a built-in preset carries no schedule of its own
+    assert inc.preset_schedule("fashion") is None
 
 
 # ----------------------------------------------------------------------------- correlations
 def test_class_correlations_shapes():
     m = make_mlp((16, 12, 12, 3), dropout=0.0, seed=0)
-    from scenarios.ann.mlp import Trainer
     tr = Trainer(m)
     rng = np.random.default_rng(0)
     x = rng.random((60, 16), dtype=np.float32)
@@ -174,50 +147,7 @@ def test_class_correlations_shapes():
     assert -1 <= out["layer2"]["between"] <= 1
 
 
-# ----------------------------------------------------------------------------- end to end
-def test_quick_run_writes_outputs(tmp_path):
-    assert inc.main(["--quick", "--out", str(tmp_path)]) == 0
-    result = json.loads((tmp_path / "result.json").read_text())
-    table = (tmp_path / "table.md").read_text()
-    for label in ("Sequential training", "SRC", "Rehearsal", "Rehearsal + SRC", "Parallel training"):
-        assert f"| {label}" in table
-    for name in ("incremental_stages", "incremental_correlation", "incremental_summary"):
-        assert (tmp_path / f"{name}.png").is_file() and (tmp_path / f"{name}.pdf").is_file()
-    rows = {r["arm"]: r for r in result["table"]}
-    assert set(rows) == set(inc.ARMS)
-    for r in rows.values():
-        assert all(0.0 <= v <= 1.0 for v in r["values"])
-    trial = result["trials"][0]["arms"]
-    n = len(result["tasks"])
-    assert np.array(trial["src"]["acc"]).shape == (2 * n, n)
-    assert trial["src"]["stages"] == inc.stage_labels(n, True)
-    assert np.array(trial["sequential"]["acc"]).shape == (n, n)
-    assert np.array(trial["rehearsal_src"]["acc"]).shape == (2 * n, n)
-    assert np.array(trial["parallel"]["acc"]).shape == (1, n)
-    # same seed: the SRC arm's first stage is the sequential arm's first stage
-    assert trial["src"]["acc"][0] == trial["sequential"]["acc"][0]
-    # sleeping changed the network
-    assert trial["src"]["acc"] != [row for pair in zip(trial["sequential"]["acc"], trial["sequential"]["acc"])
-                                   for row in pair]
-    assert rows["src"]["values"] != rows["sequential"]["values"]
-    assert len(trial["src"]["sleeps"]) == n
-    assert [s["steps"] for s in trial["src"]["sleeps"]] == result["sleep_schedule"]
-    assert result["versions"]["torch"] == torch.__version__
-    # plotting again from the saved result works on its own
-    assert inc.plot(tmp_path, out_dir=tmp_path / "again")
-
-
-def test_main_rejects_bad_arguments(capsys):
-    assert inc.main(["--arms", "bogus", "--out", "/nonexistent"]) == 2
-    assert "arms" in capsys.readouterr().err
-    # the search: needs a validation split and at least one worker
-    assert inc.main(["--quick", "--tune", "2", "--out", "/nonexistent"]) == 2
-    assert "validation" in capsys.readouterr().err
-    assert inc.main(["--quick", "--validation", "40", "--tune", "2", "--tune-workers", "0",
-                     "--out", "/nonexistent"]) == 2
-    assert "workers=0" in capsys.readouterr().err
-
-
+# ----------------------------------------------------------------------------- merging and saving
 def _fake_result(seed, final, config=None):
     arms = {"sequential": {"acc": [[0.9, 0.0], [0.0, 0.9]], "overall": [0.45, 0.2]},
             "src": {"acc": [[0.9, 0.0], [0.8, 0.0], [0.0, 0.9], [0.3, 0.6]], "overall": [0.45, 0.4, 0.45, final]}}
@@ -238,6 +168,35 @@ def test_merge_results():
         inc.merge_results([_fake_result(0, 0.4), _fake_result(0, 0.5)])
     with pytest.raises(ValueError, match="convention"):
         inc.merge_results([_fake_result(0, 0.4), _fake_result(1, 0.5, {"convention": "torch"})])
+
+
+def _tiny_config(**kw):
+    base = dict(dataset="digits", n_tasks=2, trials=1, hidden=(16, 16), n_per_task=60, epochs=1,
+                sleep_steps=30, sleep_increment=10, arms=("sequential", "src"), correlations=False)
+    return inc.IncrementalConfig(**{**base, **kw})
+
+
+def test_run_save_and_merge_saved_runs(tmp_path):
+    from scenarios.runs.results import to_jsonable
+
+    results = []
+    for seed in (0, 1):
+        r = inc.run(_tiny_config(seed=seed), log=lambda s: None)
+        path = inc.save(r, tmp_path / f"s{seed}")
+        assert path == tmp_path / f"s{seed}" / "result.json"
+        assert json.loads(path.read_text()) == to_jsonable(r)
+        assert (tmp_path / f"s{seed}" / "table.md").read_text() == inc.table_markdown(r)
+        results.append(r)
+    assert results[0]["stage_labels"] == {"sequential": ["T1", "T2"], "src": ["T1", "S1", "T2", "S2"]}
+    assert [s["steps"] for s in results[0]["trials"][0]["arms"]["src"]["sleeps"]] == [30, 40]
+    merged = inc.merge([tmp_path / "s0", tmp_path / "s1"], tmp_path / "merged")
+    assert merged["seeds"] == [0, 1] and merged["config"]["trials"] == 2
+    src = next(row for row in merged["table"] if row["arm"] == "src")
+    assert src["values"] == [results[0]["table"][1]["values"][0], results[1]["table"][1]["values"][0]]
+    assert json.loads((tmp_path / "merged" / "result.json").read_text())["seeds"] == [0, 1]
+    assert "seeds [0, 1]" in (tmp_path / "merged" / "table.md").read_text()
+    with pytest.raises(ValueError, match="result.json"):
+        inc.merge([tmp_path / "s0", tmp_path / "missing"])
 
 
 def test_sleep_model_skips_dead_networks():
@@ -261,7 +220,7 @@ def test_run_arm_start_state_cache_is_not_corrupted():
     fresh = inc.run_arm("src", cfg, data, 3, params)
     cache = {}
     first = inc.run_arm("src", cfg, data, 3, params, start_state=cache)
-    other = inc.run_arm("src", cfg, data, 3, dataclasses_replace(params, inc=0.3, dec=0.03), start_state=cache)
+    other = inc.run_arm("src", cfg, data, 3, dataclasses.replace(params, inc=0.3, dec=0.03), start_state=cache)
     again = inc.run_arm("src", cfg, data, 3, params, start_state=cache)
     # the sleep statistics after task 2 depend on every weight: a corrupted cached
     # momentum buffer (or model state) would change them
@@ -269,51 +228,3 @@ def test_run_arm_start_state_cache_is_not_corrupted():
     assert again["sleeps"][1]["weight_change"] == fresh["sleeps"][1]["weight_change"]
     assert again["sleeps"][1]["scale"] == fresh["sleeps"][1]["scale"]
     assert "model" in cache and other["acc"][0] == fresh["acc"][0]
-
-
-def dataclasses_replace(obj, **kw):
-    import dataclasses
-    return dataclasses.replace(obj, **kw)
-
-
-def test_tune_workers_give_the_same_search_and_resume(tmp_path):
-    # a tiny search on digits: two seeds per candidate, evaluated serially and
-    # in two processes; the scores (and so the chosen candidate) must agree
-    cfg = inc.IncrementalConfig(**{**inc.QUICK, "n_tasks": 2, "epochs": 2, "n_per_task": 120,
-                                   "hidden": (32, 32), "sleep_steps": 200, "sleep_increment": 0,
-                                   "validation": 40, "arms": ("src",), "correlations": False})
-    kw = dict(budget=3, base="mnist", n_random=2, seeds=(1, 2), confirm_seeds=(), n_confirm=1,
-              radius=2.0, log=lambda s: None)
-    serial = inc.tune(cfg, out=tmp_path / "serial", workers=1, **kw)
-    parallel = inc.tune(cfg, out=tmp_path / "parallel", workers=2, **kw)
-
-    def scores(d):
-        return [(r["tag"], r["seed"], r["score"]) for r in
-                map(json.loads, (d / "search.jsonl").read_text().splitlines())]
-
-    assert sorted(scores(tmp_path / "serial")) == sorted(scores(tmp_path / "parallel"))
-    assert len(scores(tmp_path / "serial")) == 6  # 3 candidates x 2 seeds
-    assert parallel["best_tag"] == serial["best_tag"]
-    assert parallel["best_score"] == serial["best_score"]
-    # a finished search run again evaluates nothing new and gives the same answer
-    again = inc.tune(cfg, out=tmp_path / "serial", workers=1, **kw)
-    assert len(scores(tmp_path / "serial")) == 6
-    assert again["best_score"] == serial["best_score"]
-    with pytest.raises(ValueError, match="workers=0"):
-        inc.tune(cfg, out=tmp_path / "bad", workers=0, **kw)
-
-
-def test_search_candidates_averages_by_seed_and_ranks():
-    x = {"inc": 0.1}
-    recs = [{"tag": "c0000", "seed": 1, "x": x, "score": 0.40},
-            {"tag": "c0000", "seed": 2, "x": x, "score": 0.50},
-            {"tag": "c0001", "seed": 1, "x": x, "score": 0.60},
-            {"tag": "c0001", "seed": 2, "x": x, "score": 0.20},
-            {"tag": "c0001", "seed": 9, "x": x, "score": 1.00}]   # a confirmation seed
-    rows = inc.search_candidates(recs, seeds=(1, 2))
-    assert [r["tag"] for r in rows] == ["c0000", "c0001"]
-    assert rows[0]["mean"] == pytest.approx(0.45) and rows[1]["mean"] == pytest.approx(0.40)
-    assert rows[1]["scores"] == {1: 0.60, 2: 0.20}
-    # all seeds: c0001 = (0.6 + 0.2 + 1.0) / 3 = 0.6 ranks first
-    assert [r["tag"] for r in inc.search_candidates(recs)] == ["c0001", "c0000"]
-    assert inc.search_candidates(recs, seeds=(5,)) == []

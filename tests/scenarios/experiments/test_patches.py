@@ -5,7 +5,10 @@ import json
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
+from bridge.convert import from_torch
+from bridge.presets import preset
 from scenarios.experiments import patches as pt
 
 torch.set_num_threads(1)
@@ -21,43 +24,12 @@ def test_parse_overlaps():
         pt.parse_overlaps("")
 
 
-def test_connection_categories_hand_made():
-    # 8 pixels: 0 shared; 1 only image 0; 2 only image 1; 3 only image 2; 4 only image 3;
-    # 5 images 0 and 1 (task 1, not shared); 6 background; 7 images 1 and 2 (both tasks, not shared)
-    x = np.zeros((4, 8))
-    x[:, 0] = 1
-    x[0, 1] = x[1, 2] = x[2, 3] = x[3, 4] = 1
-    x[0, 5] = x[1, 5] = 1
-    x[1, 7] = x[2, 7] = 1
-    m = pt.connection_categories(x)
-    assert np.flatnonzero(m["shared"]).tolist() == [0]
-    assert np.flatnonzero(m["task1_unique"]).tolist() == [1, 2, 5]
-    assert np.flatnonzero(m["task2_unique"]).tolist() == [3, 4]
-    assert np.flatnonzero(m["background"]).tolist() == [6]
-    # categories are disjoint
-    total = sum(v.astype(int) for v in m.values())
-    assert total.max() == 1 and total[7] == 0
-
-
-def test_weights_by_category():
-    x = np.zeros((4, 4))
-    x[:, 0] = 1          # shared
-    x[0, 1] = 1          # task 1 unique
-    x[3, 2] = 1          # task 2 unique
-    w = np.arange(16, dtype=float).reshape(4, 4)  # w[out, pixel]
-    cats = pt.weights_by_category(w, pt.connection_categories(x))
-    assert cats["task1_out"]["shared"].tolist() == [0.0, 4.0]
-    assert cats["task1_out"]["task1_unique"].tolist() == [1.0, 5.0]
-    assert cats["task2_out"]["task2_unique"].tolist() == [10.0, 14.0]
-    assert cats["task2_out"]["background"].tolist() == [11.0, 15.0]
-
-
-def test_generated_patches_categories_have_expected_sizes():
+def test_generated_images():
     imgs = pt.make_images(12, 25, seed=3)
-    m = pt.connection_categories(imgs)
-    assert m["shared"].sum() == 12
-    assert m["task1_unique"].sum() == 2 * 13 and m["task2_unique"].sum() == 2 * 13
-    assert m["background"].sum() == 100 - 12 - 4 * 13
+    assert imgs.shape == (4, 100) and imgs.dtype == np.float32
+    assert imgs.sum(axis=1).tolist() == [25, 25, 25, 25]
+    assert (imgs > 0).all(axis=0).sum() == 12  # the shared pixels
+    assert np.array_equal(imgs, pt.make_images(12, 25, seed=3))
 
 
 def test_authors_layout():
@@ -82,27 +54,65 @@ def test_softmax_spec_by_hand():
     assert spec.beta == (1.045,)
 
 
+def test_softmax_spec_is_not_the_converters_normalisation():
+    # the reason softmax_spec exists: from_torch on the same bias-free Linear takes the largest
+    # logit (0.3 here), the authors take the largest softmax probability (0.574)
+    w = np.array([[0.3, 0.0], [0.0, 0.0]], dtype=np.float32)
+    x = np.array([[1.0, 0.0]], dtype=np.float32)
+    lin = nn.Linear(2, 2, bias=False)
+    with torch.no_grad():
+        lin.weight.copy_(torch.from_numpy(w))
+    conv = from_torch(nn.Sequential(lin), x, alpha_scale=4.25, beta=(1.045,))
+    ours = pt.softmax_spec(w, x, alpha_scale=4.25, beta=1.045)
+    assert conv.scale[0] == pytest.approx(0.3)
+    assert ours.scale[0] == pytest.approx(np.exp(0.3) / (np.exp(0.3) + 1))
+    assert np.array_equal(conv.weights[0], ours.weights[0]) and conv.beta == ours.beta
+    # where neither the logits nor the probabilities exceed max(W), the two agree
+    big = np.array([[2.0, 0.0], [0.0, 0.0]], dtype=np.float32)
+    with torch.no_grad():
+        lin.weight.copy_(torch.from_numpy(big))
+    small_x = np.array([[0.1, 0.0]], dtype=np.float32)
+    assert from_torch(nn.Sequential(lin), small_x).scale == pt.softmax_spec(big, small_x, 1.0, 1.0).scale
+
+
 def test_config_validation():
     with pytest.raises(ValueError, match="norm"):
         pt.PatchesConfig(norm="max")
     with pytest.raises(ValueError, match="overlaps"):
         pt.PatchesConfig(overlaps=(30,))
+    with pytest.raises(ValueError, match="n_on"):
+        pt.PatchesConfig(n_on=0)
 
 
-def test_quick_run_writes_outputs(tmp_path):
-    assert pt.main(["--quick", "--out", str(tmp_path)]) == 0
+@pytest.mark.parametrize("norm", ["softmax", "logits"])
+def test_run_one_records_every_stage(norm):
+    cfg = pt.PatchesConfig(overlaps=(14,), trials=1, steps=400, norm=norm)
+    r = pt.run_one(14, 0, cfg, preset(cfg.preset), keep_weights=True)
+    assert list(r["acc"]) == list(pt.STAGES)
+    for s in pt.STAGES:
+        assert 0.0 <= r["acc"][s]["all"] <= 1.0
+        assert np.array(r["weights"][s]).shape == (4, 100)
+    assert np.array(r["images"]).shape == (4, 100)
+    assert r["sleep"]["seed"] is not None and len(r["sleep"]["alpha"]) == 1
+    # task 1 after task 1 is learnt; sleeping changed the weights
+    assert r["acc"]["T1"]["task1"] == 1.0
+    assert not np.array_equal(np.array(r["weights"]["T2"]), np.array(r["weights"]["SRC"]))
+    # same seed, same run
+    again = pt.run_one(14, 0, cfg, preset(cfg.preset), keep_weights=True)
+    assert again["weights"] == r["weights"] and again["acc"] == r["acc"]
+
+
+def test_run_and_save(tmp_path):
+    cfg = pt.PatchesConfig(overlaps=(4, 20), trials=2, steps=200)
+    result = pt.run(cfg, log=lambda s: None)
+    assert [(r["overlap"], r["seed"]) for r in result["runs"]] == [(4, 0), (4, 1), (20, 0), (20, 1)]
+    assert ["weights" in r for r in result["runs"]] == [True, False, True, False]
+    assert [row["overlap"] for row in result["summary"]] == [4, 20]
+    row = result["summary"][0]
+    assert row["T1_all_mean"] == pytest.approx(np.mean([r["acc"]["T1"]["all"] for r in result["runs"][:2]]))
+    path = pt.save(result, tmp_path)
+    assert path == tmp_path / "result.json"
+    assert json.loads(path.read_text())["config"]["overlaps"] == [4, 20]
     table = (tmp_path / "table.md").read_text()
-    assert "| overlap |" in table
-    for name in ("patches_accuracy", "patches_weights"):
-        assert (tmp_path / f"{name}.png").is_file() and (tmp_path / f"{name}.pdf").is_file()
-    result = json.loads((tmp_path / "result.json").read_text())
-    runs = result["runs"]
-    assert len(runs) == 3
-    for r in runs:
-        for s in pt.STAGES:
-            for k in ("all", "task1", "task2"):
-                assert 0.0 <= r["acc"][s][k] <= 1.0
-    # the SRC row differs from the post-task-2 row (accuracy or, at least, weights)
-    assert any(r["acc"]["SRC"]["all"] != r["acc"]["T2"]["all"] for r in runs)
-    w = runs[0]["weights"]
-    assert not np.array_equal(np.array(w["T2"]), np.array(w["SRC"]))
+    assert table == pt.table_markdown(result)
+    assert "| overlap |" in table and "\n| 4 |" in table and "\n| 20 |" in table

@@ -1,4 +1,4 @@
-"""Scans on a real Dask LocalCluster: completion, resumption after SIGKILL, parameter errors."""
+"""Scans on a real Dask LocalCluster (completion, resumption after SIGKILL), grid points, point parameters."""
 
 import json
 import os
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.experiments.scan import parse_param
-from scenarios.runs.grid import COMPILED_MARK, build_lock, grid_points, point_key, seed_build_dir
+from scenarios.experiments.scan import RUNTIME_PARAMS, _params_for, _structure_key, scannable_params
+from scenarios.runs.grid import grid_points, point_key
 
 SCAN = ["--dataset", "digits", "--n-train", "8", "--n-test", "10", "--t-present", "50",
         "--t-rest", "20", "--backend", "numpy", "--sleep-ratio", "0", "0.3", "--seeds", "0", "1",
@@ -26,50 +26,27 @@ def _results(out):
     return sorted(p.parent.name for p in (Path(out) / "runs").glob("*/result.json"))
 
 
-def test_grid_points_and_keys():
-    pts = grid_points([0.0, 0.1], [3, 4], {"sigma": [1.0, 2.0]})
-    assert len(pts) == 2 * 2 * 2 + 2  # + one plasticity-off baseline per seed
-    keys = {point_key(p) for p in pts}
-    assert len(keys) == len(pts)
-    assert "ratio=0.1__seed=3__sigma=2" in keys
-    assert "frozen__ratio=0__seed=4" in keys
+def test_point_parameters():
+    from brian2 import mV, ms
 
+    from spiking.params import EINetworkParams
+    from spiking.sleep import SleepParams
 
-def test_seed_build_dir_copies_only_a_finished_build(tmp_path):
-    root = tmp_path / "build"
-    unfinished = root / "abc-1"
-    (unfinished / "code_objects").mkdir(parents=True)
-    (unfinished / "main").write_text("partial")
-    assert seed_build_dir(root, "abc", root / "abc-9") is None
-    assert not (root / "abc-9").exists()
-
-    done = root / "abc-2"
-    (done / "code_objects").mkdir(parents=True)
-    (done / "results").mkdir()
-    (done / "results" / "x").write_text("old run")
-    obj = done / "code_objects" / "a.o"
-    obj.write_text("object")
-    os.utime(obj, (1_000_000, 1_000_000))
-    (done / COMPILED_MARK).touch()
-    (root / "other-3").mkdir()
-    (root / "other-3" / COMPILED_MARK).touch()
-
-    new = root / "abc-9"
-    with build_lock(root / "abc.lock"):
-        assert seed_build_dir(root, "abc", new) == done
-    assert (new / "code_objects" / "a.o").read_text() == "object"
-    # modification times are kept, so make sees the objects as up to date
-    assert (new / "code_objects" / "a.o").stat().st_mtime == 1_000_000
-    assert not (new / "results").exists()
-    assert not (new / COMPILED_MARK).exists()
-    # an existing directory is never overwritten
-    assert seed_build_dir(root, "abc", new) is None
-
-
-def test_unknown_param_is_named():
-    with pytest.raises(ValueError, match="unknown parameter 'gamma'"):
-        parse_param("gamma=1,2")
-    assert parse_param("sigma=0,1.5") == ("sigma", [0.0, 1.5])
+    config = {"params": EINetworkParams(t_present=100 * ms), "sleep": SleepParams(mode="trigger")}
+    params, sleep = _params_for({"arm": "sleep", "ratio": 0.2, "seed": 1, "sigma": 2.0, "w_tgt": 0.5,
+                                 "eta_plus": 0.01, "t_rest": 80.0}, config)
+    assert sleep.sleep_ratio == 0.2 and sleep.sigma == 2 * mV and sleep.mode == "trigger"
+    assert sleep.w_tgt_inp_exc == sleep.w_tgt_exc_exc == sleep.w_tgt_inh_exc == 0.5
+    assert params.stdp.eta_plus == 0.01 and params.t_rest == 80 * ms and params.t_present == 100 * ms
+    # run-time parameters share one build; a network field compiles its own
+    base, base_sleep = _params_for({"arm": "sleep", "ratio": 0.0, "seed": 0}, config)
+    assert _structure_key(*_params_for({"arm": "sleep", "ratio": 0.3, "seed": 0, "sigma": 1.0,
+                                        "eta_plus": 0.02}, config)) == _structure_key(base, base_sleep)
+    assert _structure_key(params, sleep) != _structure_key(base, base_sleep)
+    frozen, frozen_sleep = _params_for({"arm": "frozen", "ratio": 0.0, "seed": 0}, config)
+    assert frozen.plastic is False and frozen_sleep.sleep_ratio == 0.0
+    names = scannable_params()
+    assert set(RUNTIME_PARAMS) <= set(names) and "t_present" in names and names == sorted(names)
 
 
 def test_scan_survives_sigkill_and_resumes_without_duplicates(tmp_path):

@@ -1,85 +1,75 @@
-import json
+"""Tests for scenarios.experiments.sgsnn: the scan grid, one grid point, the summary of a scan directory."""
 
+import csv
+import json
+import math
+
+import numpy as np
 import pytest
 import torch
 
 import scenarios.experiments.sgsnn as sg
-import spiking.sleep
-from spiking.sleep import SleepParams
+from scenarios.runs.grid import point_key
+
+torch.set_num_threads(1)
 
 
-def test_decay_is_the_shared_function():
-    assert sg.power_law_decay is spiking.sleep.power_law_decay
+def _config(out, **kw):
+    config = {"dataset": "digits", "data_dir": None, "data_seed": 0, "n_train": 40, "n_test": 30, "epochs": 1,
+              "hidden": 8, "steps": 5, "batch": 20, "lr": 5e-4, "logit_scale": 0.1, "sleep_steps": None,
+              "sigma_mV": 3.0, "lam": 0.9997, "w_tgt": None, "eta_plus": 1e-4, "eta_minus": 1.05e-4,
+              "threads": 1, "out": str(out), "seeds": [0, 1], "arms": ["ff"], "ratios": [0.0, 0.5],
+              "log_every": 0, "stdp_scan": None, "command": "sleep-snn sgsnn (test)"}
+    config.update(kw)
+    return config
 
 
-def test_spike_forward_binary_and_surrogate_nonzero():
-    u = torch.tensor([-0.5, -0.01, 0.0, 0.01, 0.5], requires_grad=True)
-    s = sg.spike(u)
-    assert set(s.detach().tolist()) <= {0.0, 1.0}
-    assert s.tolist() == [0.0, 0.0, 0.0, 1.0, 1.0]
-    s.sum().backward()
-    assert torch.all(u.grad > 0)
-    assert u.grad[2] == pytest.approx(1.0)
+def test_grid_points_per_arm_ratio_and_seed(tmp_path):
+    points = sg.grid(_config(tmp_path, arms=["ff", "recurrent"]))
+    assert len(points) == 2 * 2 * 2
+    ff = [p for p in points if p.get("arm") != "recurrent"]
+    assert sorted((p["ratio"], p["seed"]) for p in ff) == [(0.0, 0), (0.0, 1), (0.5, 0), (0.5, 1)]
+    keys = [point_key(p) for p in points]
+    assert len(set(keys)) == len(keys)
+    assert sum(k.startswith("recurrent__") for k in keys) == 4
 
 
-def _model(rec=False):
-    torch.manual_seed(0)
-    return sg.SGSNN(sg.SGSNNConfig(hidden=32, steps=10, recurrent=rec))
+def test_point_is_saved_and_not_rerun(tmp_path):
+    config = _config(tmp_path)
+    point = {"arm": "sleep", "ratio": 0.5, "seed": 0}
+    row = sg.run_sgsnn_point(point, config)
+    run_dir = tmp_path / "runs" / point_key(point)
+    meta = json.loads((run_dir / "result.json").read_text())
+    assert (run_dir / "arrays.npz").is_file()
+    assert meta["kind"] == "sgsnn_run" and meta["arm"] == "ff" and meta["n_train"] == 40
+    assert meta["model"]["hidden"] == 8 and meta["model"]["n_in"] == 225
+    assert meta["sleep"]["interval"] == 2 and meta["sleep"]["n_phases"] == 1
+    assert row["accuracy"] == meta["accuracy"] and 0 <= row["accuracy"] <= 1
+    mtime = (run_dir / "result.json").stat().st_mtime_ns
+    assert sg.run_sgsnn_point(point, config) == row  # a finished point is read back, not run again
+    assert (run_dir / "result.json").stat().st_mtime_ns == mtime
 
 
-def test_ratio_zero_leaves_weights_identical():
-    m = _model(rec=True)
-    w0 = {k: v.detach().clone() for k, v in m.state_dict().items()}
-    sleep = SleepParams(mode="schedule", sleep_ratio=0.0)
-    for it in range(1, 50):
-        assert sg.maybe_sleep(m, it, sleep) is None
-    assert sg.sleep_phase(m, sleep, n_steps=20)["steps"] == 0
-    for k, v in m.state_dict().items():
-        assert torch.equal(v, w0[k])
+def test_summarise_mean_sd_per_arm_and_ratio(tmp_path):
+    config = _config(tmp_path)
+    for ratio, seed in ((0.0, 0), (0.0, 1), (0.5, 0)):
+        sg.run_sgsnn_point({"arm": "sleep", "ratio": ratio, "seed": seed}, config)
+    summary = sg.summarise(tmp_path, config)
+    rows = list(csv.DictReader((tmp_path / "summary.csv").open()))
+    assert len(rows) == 3
+    res = json.loads((tmp_path / "result.json").read_text())
+    assert res["kind"] == "sgsnn" and res["config"]["command"] == config["command"]
+    assert [(t["ratio"], t["n_seeds"]) for t in res["table"]] == [(0.0, 2), (0.5, 1)]
+    acc0 = [float(r["accuracy"]) for r in rows if float(r["ratio"]) == 0.0]
+    two, one = res["table"]
+    assert two["accuracy_mean"] == pytest.approx(np.mean(acc0))
+    assert two["accuracy_sd"] == pytest.approx(np.std(acc0, ddof=1))
+    assert one["accuracy_sd"] is None and math.isnan(summary["table"][1]["accuracy_sd"])
+    md = (tmp_path / "summary.md").read_text()
+    assert f"| {sg.ARM_LABELS['ff']} | 0 | {100 * two['accuracy_mean']:.1f} ± " in md
+    assert f"| {sg.ARM_LABELS['ff']} | 0.5 | {100 * one['accuracy_mean']:.1f} | 1 |" in md
 
 
-def test_sleep_without_stdp_and_noise_is_pure_decay():
-    m = _model(rec=True)
-    sleep = SleepParams(mode="schedule", sleep_ratio=0.2, lam=0.99)
-    w0 = {k: w.detach().clone() for k, w in m.weights().items()}
-    n = 25
-    sg.sleep_phase(m, sleep, sg.SleepSTDP(stdp=False, noise=False), n_steps=n)
-    tgt = sg.weight_targets(sleep)
-    for k, w in m.weights().items():
-        ref = spiking.sleep.power_law_decay(w0[k].double(), tgt[k], sleep.lam, steps=n)
-        assert torch.allclose(w.detach().double(), ref, rtol=1e-4, atol=1e-7)
-
-
-def test_sleep_interval():
-    assert sg.sleep_interval(0) is None
-    assert sg.sleep_interval(0.1) == 10
-    assert sg.sleep_interval(0.3) == 3
-
-
-def test_quick_run(tmp_path):
-    out = tmp_path / "q"
-    assert sg.main(["--quick", "--workers", "1", "--out", str(out)]) == 0
-    assert (out / "summary.csv").exists() and (out / "summary.md").exists()
-    assert (out / "sgsnn_accuracy_vs_ratio.png").exists()
-    res = json.loads((out / "result.json").read_text())
-    assert res["kind"] == "sgsnn"
-    for row in res["table"]:
-        assert 0.0 <= row["accuracy_mean"] <= 1.0
-
-
-def test_recurrent_arm_starts_as_the_feed_forward_network():
-    torch.manual_seed(0)
-    ff = sg.SGSNN(sg.SGSNNConfig(n_in=16, hidden=32, steps=20))
-    rec = sg.SGSNN(sg.SGSNNConfig(n_in=16, hidden=32, steps=20, recurrent=True))
-    rec.fc1.load_state_dict(ff.fc1.state_dict())
-    rec.fc2.load_state_dict(ff.fc2.state_dict())
-    x = torch.rand(8, 16) * 3
-    assert torch.equal(rec.rec.weight, torch.zeros(32, 32))
-    assert torch.equal(rec(x), ff(x))
-    assert ff(x).sum() > 0  # the comparison is not between two silent networks
-
-
-@pytest.mark.parametrize("field, value", [("logit_scale", 0.0), ("beta", 1.5), ("steps", 0), ("lr", -1e-3)])
-def test_config_errors_name_the_field(field, value):
-    with pytest.raises(ValueError, match=field):
-        sg.SGSNNConfig(**{field: value})
+def test_summarise_needs_finished_runs(tmp_path):
+    with pytest.raises(RuntimeError, match="no finished runs"):
+        sg.summarise(tmp_path)

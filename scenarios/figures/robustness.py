@@ -1,0 +1,147 @@
+"""Figures of a robustness result (``sleep-snn robustness``), from its ``result.json``.
+
+* ``figure1_curves``: seed 000's Figure 1, accuracy and sharpness vs
+  distortion level per distortion type (baseline solid, SRC dashed, SAM
+  dotted, GNP dash-dot; mean over trials with ±1 sd bands), :func:`plot_curves`;
+* ``figure2_averages``: seed 000's Figure 2, averages over all distortion
+  levels, bars with ±1 sd over trials, :func:`plot_averages`.
+
+The result is written by :mod:`scenarios.experiments.robustness`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from scenarios.runs import labels
+from scenarios.runs.stats import mean_sd
+from scenarios.figures.style import open_for_plot, save_figure, style
+
+__all__ = ["MODEL_LABELS", "MODEL_STYLES", "MEASURE_LABELS", "plot_curves", "plot_averages", "plot"]
+
+#: Legend labels of the models (the same as the result table's).
+MODEL_LABELS = labels.ROBUSTNESS_MODELS
+#: Line styles of seed 000's Figure 1 (baseline solid, SRC dashed) plus SAM and GNP.
+MODEL_STYLES = {
+    "baseline": {"color": "#000000", "linestyle": "-", "marker": "o"},
+    "src": {"color": "#D55E00", "linestyle": "--", "marker": "s"},
+    "sam": {"color": "#0072B2", "linestyle": ":", "marker": "^"},
+    "gnp": {"color": "#009E73", "linestyle": "-.", "marker": "v"},
+}
+#: Axis labels of the measures (the same as the result table's).
+MEASURE_LABELS = labels.ROBUSTNESS_MEASURES
+
+
+def _curve(result: dict, model: str, kind: str, measure: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Levels (0 = clean first), mean and sd over trials of a measure."""
+    levels = [0.0] + list(result["distortions"][kind])
+    per_trial = []
+    for t in result["trials"]:
+        ev = t["eval"][model]
+        if measure not in ev["clean"]:
+            return np.array(levels), np.full(len(levels), np.nan), np.full(len(levels), np.nan)
+        per_trial.append([ev["clean"][measure]] + list(ev[kind][measure]))
+    a = np.asarray(per_trial, dtype=np.float64)
+    if measure == "accuracy":
+        a = 100 * a
+    mean, sd = mean_sd(a, axis=0)
+    return np.asarray(levels), mean, np.nan_to_num(sd)  # no error bar with one trial
+
+
+def plot_curves(result: dict, kind: str, measure: str = "accuracy", ax=None, models: Sequence[str] | None = None,
+                legend: bool = True):
+    """Seed 000 Figure 1 panel: a measure vs distortion level (level 0 = clean), mean ± sd band."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 3))
+    for m in models or result["models"]:
+        x, mean, sd = _curve(result, m, kind, measure)
+        st = MODEL_STYLES[m]
+        ax.plot(x, mean, label=MODEL_LABELS[m], markersize=3.5, linewidth=1.5, **st)
+        if len(result["trials"]) > 1:
+            ax.fill_between(x, mean - sd, mean + sd, color=st["color"], alpha=0.12, linewidth=0)
+    ax.set_xlabel(f"{kind} level (0 = clean)")
+    ax.set_ylabel(MEASURE_LABELS[measure])
+    if legend:
+        ax.legend(fontsize=7, frameon=False)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_averages(result: dict, measure: str = "accuracy", ax=None, by_kind: bool = True):
+    """Seed 000 Figure 2 panel: bars of a measure averaged over all levels, ±1 sd over trials.
+
+    With ``by_kind`` one group of bars per distortion type plus an "all" group.
+    """
+    import matplotlib.pyplot as plt
+
+    summ = result.get("summary")
+    if summ is None:
+        raise ValueError("the result has no 'summary' (results written by sleep-snn robustness always have one)")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3))
+    groups = (list(result["distortions"]) if by_kind else []) + ["all"]
+    models = result["models"]
+    width = 0.8 / len(models)
+    scale = 100.0 if measure == "accuracy" else 1.0
+    for j, m in enumerate(models):
+        means, sds = [], []
+        for g in groups:
+            st = summ["all_levels"][m][measure] if g == "all" else summ["per_kind"][g][m][measure]
+            means.append(np.nan if st["mean"] is None else st["mean"] * scale)
+            sds.append(0.0 if st["sd"] is None else st["sd"] * scale)
+        x = np.arange(len(groups)) + (j - (len(models) - 1) / 2) * width
+        st = MODEL_STYLES[m]
+        ax.bar(x, means, width, yerr=sds, capsize=2, label=MODEL_LABELS[m], color=st["color"],
+               alpha=0.85 if m != "baseline" else 0.6, edgecolor="black", linewidth=0.5,
+               hatch="//" if m == "src" else None)
+    ax.set_xticks(np.arange(len(groups)))
+    ax.set_xticklabels(groups)
+    ax.set_ylabel(MEASURE_LABELS[measure] + " (avg. over levels)")
+    ax.grid(axis="y", alpha=0.3)
+    return ax
+
+
+def plot(result_dir, out_dir=None) -> list[Path]:
+    """Read ``result.json`` and write ``figure1_curves`` and ``figure2_averages`` (PNG + PDF)."""
+    with style():
+        return _plot(result_dir, out_dir)
+
+
+def _plot(result_dir, out_dir=None) -> list[Path]:
+    result, out = open_for_plot(result_dir, out_dir)
+    import matplotlib.pyplot as plt
+
+    measures = [q for q in ("accuracy", "sharpness_seed000", "sharpness_sam", "hessian_top")
+                if q in result["trials"][0]["eval"]["baseline"]["clean"]]
+    kinds = list(result["distortions"])
+    paths: list[Path] = []
+    fig, axes = plt.subplots(len(measures), len(kinds), figsize=(3.6 * len(kinds), 2.8 * len(measures)),
+                             squeeze=False, constrained_layout=True)
+    for i, q in enumerate(measures):
+        for j, k in enumerate(kinds):
+            plot_curves(result, k, q, ax=axes[i, j], legend=False)
+            if i < len(measures) - 1:
+                axes[i, j].set_xlabel("")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), frameon=False, fontsize=8)
+    cfg = result["config"]
+    fig.suptitle(f"{result['dataset']['name']}: accuracy and sharpness under distortions "
+                 f"(mean ± sd, {len(result['trials'])} trials; ε={cfg['eps']}, ρ={cfg['rho']}, loss {cfg['loss']})",
+                 fontsize=9)
+    paths += save_figure(fig, out / "figure1_curves")
+
+    fig, axes = plt.subplots(1, len(measures), figsize=(4.2 * len(measures), 3.2), squeeze=False,
+                             constrained_layout=True)
+    for i, q in enumerate(measures):
+        plot_averages(result, q, ax=axes[0, i])
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), frameon=False, fontsize=8)
+    fig.suptitle(f"{result['dataset']['name']}: averages over all distortion levels "
+                 f"(bars: mean, error bars: sd over {len(result['trials'])} trials)", fontsize=9)
+    paths += save_figure(fig, out / "figure2_averages")
+    return paths
