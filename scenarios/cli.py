@@ -42,7 +42,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sleep-snn: unknown command {command!r}\n\n{_usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(COMMANDS[command][0])
-    return int(module.main(rest) or 0)
+    from scenarios.commands.common import UserError
+
+    try:
+        return int(module.main(rest) or 0)
+    except UserError as exc:
+        print(f"sleep-snn {command}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,8 +15,16 @@ from typing import Any, Callable
 
 from scenarios.runs.results import RESULT_JSON, TABLE_MD
 
-__all__ = ["parse_hidden", "given_options", "add_run_arguments", "run_cli", "add_network_args",
+__all__ = ["UserError", "parse_hidden", "given_options", "add_run_arguments", "run_cli", "add_network_args",
            "params_from_args", "QUICK", "apply_quick"]
+
+
+class UserError(Exception):
+    """A problem with what the user asked for (an option, a path, the data).
+
+    ``sleep-snn`` reports it as one line naming the parameter, the value and what
+    is allowed, and exits with status 2, without a traceback.
+    """
 
 
 def parse_hidden(spec: str | None) -> tuple | None:
