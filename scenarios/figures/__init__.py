@@ -11,8 +11,9 @@ shared style and generic plots in :mod:`~scenarios.figures.style`.
 from __future__ import annotations
 
 import importlib
-import json
 from pathlib import Path
+
+from scenarios.runs.results import ResultFileError, load_result
 
 __all__ = ["KINDS", "plot_result"]
 
@@ -49,24 +50,22 @@ def plot_result(directory, out_dir=None) -> list[Path]:
 
     Raises
     ------
-    FileNotFoundError
-        When ``directory`` holds neither ``result.json`` nor ``summary.csv``.
-    ValueError
-        When the result's kind has no figures module.
+    scenarios.runs.results.ResultFileError
+        When ``directory`` holds neither ``result.json`` nor ``summary.csv``,
+        when ``result.json`` cannot be read, or when the result's kind has no
+        figures module (the message names the file).
     """
     directory = Path(directory)
     result = directory / "result.json"
     if (directory / "summary.csv").exists() and not result.exists():
         kind = "scan"
     elif not result.exists():
-        raise FileNotFoundError(
-            f"{directory} holds neither result.json nor summary.csv: nothing to plot"
-        )
+        raise ResultFileError(f"{directory} holds neither result.json nor summary.csv: nothing to plot")
     else:
-        meta = json.loads(result.read_text())
+        meta = load_result(result)
         kind = meta.get("kind") or meta.get("scenario") or ""
         if kind not in KINDS or kind == "scan":
-            raise ValueError(f"{result}: unknown result kind {kind!r}")
+            raise ResultFileError(f"{result}: unknown result kind {kind!r}")
     files = importlib.import_module(f"scenarios.figures.{kind}").plot(directory, out_dir)
     return list(files or [])
 
