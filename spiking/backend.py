@@ -53,7 +53,7 @@ from typing import Iterator
 
 import brian2
 
-from .processes import guarded
+from .processes import cpu_model, guarded
 
 __all__ = [
     "ALLOWED_BACKENDS",
@@ -187,19 +187,6 @@ def resolve_compile_mode(mode: str | None = None) -> str:
     if mode not in COMPILE_MODES:
         raise BackendError(f"{source}={mode!r} is not known; allowed: {', '.join(COMPILE_MODES)}")
     return mode
-
-
-@functools.lru_cache(maxsize=1)
-def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo``), or what :mod:`platform` knows."""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.lower().startswith(("model name", "hardware", "cpu model")):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 @functools.lru_cache(maxsize=4)

@@ -218,7 +218,8 @@ def compiled(project: str | os.PathLike, compile: Callable[[Path], None], *, ext
         if (entry / COMPLETE).exists():
             os.utime(entry / COMPLETE)
             return CacheEntry(key, entry, True, 0.0, lock)
-        fcntl.flock(lock, fcntl.LOCK_EX)  # no run uses an unfinished entry
+        fcntl.flock(lock, fcntl.LOCK_UN)  # then wait for the exclusive lock: one process compiles
+        fcntl.flock(lock, fcntl.LOCK_EX)
         seconds = 0.0
         if not (entry / COMPLETE).exists():
             tmp = root / f".{key}.tmp-{os.getpid()}"

@@ -18,23 +18,40 @@ until they finish. Two mechanisms prevent that:
 
 On other systems both are no-ops (the command runs as it is). This file
 imports only the standard library, so that the guard starts in a few
-milliseconds (``python -S``).
+milliseconds (``python -S``). :func:`cpu_model` names the machine's CPU for
+result files.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
 import time
 
-__all__ = ["die_with_parent", "exit_when_gone", "guarded", "process_alive"]
+__all__ = ["cpu_model", "die_with_parent", "exit_when_gone", "guarded", "process_alive"]
 
 _PR_SET_PDEATHSIG = 1
 #: Seconds between the checks that the owner process is still alive.
 POLL_SECONDS = 0.2
 #: Seconds the command has to exit after SIGTERM before it is killed.
 GRACE_SECONDS = 2.0
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), or what :mod:`platform` knows."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.lower().startswith(("model name", "hardware", "cpu model")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def die_with_parent(sig: int = signal.SIGKILL) -> bool:
