@@ -108,3 +108,47 @@ def test_ei_quick_on_digits_is_above_chance(tmp_path, capfd):
     assert f"[ei] wrote {out / 'result.json'}" in printed.out
     # stderr is not a terminal: plain progress lines, no carriage returns (item 10)
     assert "[run] 100% of images" in printed.err and "\r" not in printed.err
+
+
+def _running_program(cache):
+    """Pid of a compiled program of the build cache ``cache`` that runs now, or None."""
+    import os
+
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                argv0 = fh.read().split(b"\0")[0].decode()
+        except OSError:
+            continue
+        if argv0.startswith(cache) and argv0.endswith("/main"):
+            return int(pid)
+    return None
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="Linux process control")
+def test_sigkill_of_ei_stops_its_compiled_program(tmp_path):
+    # issue 15, item 8: the compiled ./main ran on as an orphan after `sleep-snn ei` was killed.
+    # The same options as the test above: its build is in the cache, so only the run is waited for.
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from spiking.processes import process_alive
+
+    cache = os.environ["SLEEP_SNN_CACHE"]
+    proc = subprocess.Popen([sys.executable, "-m", "scenarios.cli", "ei", "--quick", "--out", str(tmp_path / "ei"),
+                             "--sleep-ratio", "0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    program, deadline = None, time.time() + 600
+    while program is None and proc.poll() is None and time.time() < deadline:
+        program = _running_program(cache)
+        time.sleep(0.05)
+    assert program is not None, "the compiled program was not seen running"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 10
+    while process_alive(program) and time.time() < deadline:
+        time.sleep(0.05)
+    assert not process_alive(program), f"the compiled program {program} outlived sleep-snn ei"
+    assert not (tmp_path / "ei" / "result.json").exists()

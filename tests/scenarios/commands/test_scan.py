@@ -50,3 +50,15 @@ def test_bad_grid_options_are_usage_errors(capsys):
             build_parser().parse_args(argv)
         assert info.value.code == 2
         assert text in capsys.readouterr().err
+
+
+def test_a_fractional_count_stops_the_scan_before_any_run(tmp_path, capsys):
+    # issue 15, item 4, from the command line: one message, exit status 2, nothing run
+    from scenarios import cli
+
+    out = tmp_path / "scan"
+    assert cli.main(["scan", "--quick", "--backend", "numpy", "--param", "n_exc=10.5", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sleep-snn scan: error: --param n_exc=") and "n_exc is a whole number" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (out / "runs").exists()

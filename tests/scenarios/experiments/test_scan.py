@@ -79,8 +79,10 @@ def test_scan_survives_sigkill_and_resumes_without_duplicates(tmp_path):
         assert 0 <= t["accuracy_mean"] <= 1 and t["n_seeds"] == 2
 
 
-TINY = ["scan", "--dataset", "digits", "--n-train", "4", "--n-test", "4", "--t-present", "20", "--t-rest", "10",
-        "--backend", "numpy", "--sleep-ratio", "0", "--seeds", "0", "--no-frozen-baseline", "--workers", "1",
+# options written with "=" too, next to --quick (issue 15, item 3: "--sleep-ratio=0.3" scanned the default
+# ratios and "--n-train=500 --quick" ran 60 images)
+TINY = ["scan", "--quick", "--dataset=digits", "--n-train=4", "--n-test", "4", "--t-present", "20", "--t-rest", "10",
+        "--backend", "numpy", "--sleep-ratio=0", "--seeds", "0", "--no-frozen-baseline", "--workers", "1",
         "--no-figures"]
 
 
@@ -108,6 +110,8 @@ def test_a_resume_with_other_settings_stops_and_names_them(tiny_scan, capsys):
     run = json.loads((tiny_scan / "runs" / "ratio=0__seed=0" / "result.json").read_text())
     assert run["settings_key"] == manifest["settings_key"]
     assert manifest["settings"]["data_files"][0]["name"] == "digits.csv.gz"
+    assert manifest["settings"]["n_train"] == 4 and run["n_train"] == 4  # --n-train=4 won over --quick's 60
+    assert sorted(p.name for p in (tiny_scan / "runs").iterdir()) == ["ratio=0__seed=0"]  # only --sleep-ratio=0
 
 
 def test_a_truncated_result_is_named_then_run_again(tiny_scan, capsys):
