@@ -65,7 +65,7 @@ from .convert import SpikingSpec
 
 __all__ = ["LAYOUT", "DTYPES", "NIRExportError", "NIRImportError", "NIRDynamics", "to_nir", "from_nir",
            "nir_dynamics", "nudge_threshold", "unnudge_threshold", "write_nir", "read_nir", "run_nir",
-           "weights_nbytes"]
+           "weights_nbytes", "NIRExport", "export_torch"]
 
 #: ``layout`` entry of the graph metadata written by :func:`to_nir`.
 LAYOUT = "sleep-snn/src-mlp/1"
@@ -305,6 +305,102 @@ def to_nir(spec: SpikingSpec, *, dt: float = 1.0, decay: float = 0.999, threshol
 def weights_nbytes(spec: SpikingSpec) -> int:
     """Bytes of the spec's weights in float32 (the reference of the file-size target)."""
     return int(sum(np.asarray(w).size * 4 for w in spec.weights))
+
+
+@dataclass(frozen=True, eq=False)
+class NIRExport:
+    """What :func:`export_torch` wrote.
+
+    Parameters
+    ----------
+    path : Path
+        The ``.nir`` file.
+    spec : SpikingSpec
+        The network written (after sleep when one ran).
+    dynamics : NIRDynamics
+        ``dt``, ``decay``, ``threshold`` and precision of the export.
+    seconds : float
+        Wall-clock seconds of the export itself (graph and file), conversion and sleep excluded.
+    file_bytes : int
+        Size of the file.
+    weights_bytes : int
+        Size of the weights in float32 (:func:`weights_nbytes`).
+    sleep : bridge.src.SleepResult or None
+        The sleep that ran before the export, if any.
+    """
+
+    path: Path
+    spec: SpikingSpec
+    dynamics: NIRDynamics
+    seconds: float
+    file_bytes: int
+    weights_bytes: int
+    sleep: Any = None
+
+
+def export_torch(model, images: Any, params, path: str | os.PathLike, *, sleep: bool = False,
+                 seed: int | None = None, percentile: float = 100.0, dropout: str = "inverted",
+                 dtype: str = "float32", fold_alpha: bool = False, metadata: dict | None = None) -> NIRExport:
+    """Convert a torch MLP (optionally let it sleep once) and write it as a NIR file.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A bias-free ReLU MLP (see :func:`bridge.convert.from_torch`); with ``sleep=True`` its
+        weights are updated in place, as :func:`bridge.src.sleep` does.
+    images : array_like
+        Calibration images ``(n, ...)`` of the data-based normalisation (the training images
+        of all tasks seen so far); their mean is the sleep input.
+    params : bridge.presets.SRCParams
+        ``alpha_scale`` and ``beta`` of the conversion, ``dt``, ``decay`` and ``threshold`` of
+        the export, and the whole sleep with ``sleep=True``.
+    path : path-like
+        The ``.nir`` file (written atomically).
+    sleep : bool
+        Run one SRC sleep of ``params.steps`` steps first and export the network after it.
+    seed : int, optional
+        Seed of the sleep's input raster.
+    percentile, dropout
+        As in :func:`bridge.convert.from_torch`.
+    dtype, fold_alpha, metadata
+        As in :func:`to_nir`; the SRC parameters and the state (before or after sleep) are
+        added to the metadata.
+
+    Returns
+    -------
+    NIRExport
+    """
+    import time
+
+    from .convert import from_torch, linear_layers
+    from .src import sleep as src_sleep
+
+    slept = None
+    if sleep:
+        slept = src_sleep(model, images, params, seed=seed, percentile=percentile, dropout=dropout)
+        spec = slept.spec_after
+    else:
+        spec = from_torch(model, images, percentile=percentile, alpha_scale=params.alpha_scale, dropout=dropout,
+                          beta=params.beta_for(len(linear_layers(model))))
+    meta = {"state": "after one SRC sleep" if sleep else "before sleep (as converted)",
+            "src_params": _json_params(params)}
+    if slept is not None:
+        meta.update(sleep_seed=int(slept.seed), sleep_steps=int(slept.steps))
+    meta.update(metadata or {})
+    t0 = time.perf_counter()
+    graph = to_nir(spec, dt=params.dt, decay=params.decay, threshold=params.threshold, dtype=dtype,
+                   fold_alpha=fold_alpha, metadata=meta)
+    out = write_nir(path, graph)
+    seconds = time.perf_counter() - t0
+    return NIRExport(path=out, spec=spec, dynamics=NIRDynamics(params.dt, params.decay, params.threshold, dtype),
+                     seconds=seconds, file_bytes=out.stat().st_size, weights_bytes=weights_nbytes(spec), sleep=slept)
+
+
+def _json_params(params) -> str:
+    """The fields of an :class:`~bridge.presets.SRCParams` as one JSON text (for metadata)."""
+    import json
+
+    return json.dumps(dataclasses.asdict(params))
 
 
 def write_nir(path: str | os.PathLike, graph, compression: str | None = "gzip") -> Path:
