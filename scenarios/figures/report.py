@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import datetime
+import functools
 import html
 import json
 import math
@@ -431,7 +432,17 @@ def _kind(directory: Path) -> tuple[str, dict]:
     return kind, meta
 
 
-def report_html(directory, *, parent: str | None = None, link_runs: bool = True) -> str:
+@functools.lru_cache(maxsize=1)
+def _template():
+    import jinja2
+
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    env.globals["table"] = lambda t: jinja2.utils.markupsafe.Markup(_render_table(t))
+    return env.from_string(_TEMPLATE)
+
+
+def report_html(directory, *, parent: str | None = None, link_runs: bool = True,
+                versions_now: dict | None = None) -> str:
     """The report page of a result folder, as HTML text.
 
     Parameters
@@ -442,6 +453,8 @@ def report_html(directory, *, parent: str | None = None, link_runs: bool = True)
         Link (relative to the page) to the page of the scan the run belongs to.
     link_runs : bool
         Link each run of the run list to its ``runs/KEY/report.html``.
+    versions_now : dict, optional
+        :func:`scenarios.runs.results.package_versions` of this process (computed when None).
 
     Returns
     -------
@@ -455,8 +468,6 @@ def report_html(directory, *, parent: str | None = None, link_runs: bool = True)
     ValueError
         A result of a kind without a reader (``ResultFileError`` for a damaged file).
     """
-    import jinja2
-
     directory = Path(directory)
     kind, meta = _kind(directory)
     if kind not in READERS:
@@ -468,7 +479,7 @@ def report_html(directory, *, parent: str | None = None, link_runs: bool = True)
     md = _markdown(directory)
     settings = sorted(_settings(kind, meta, directory).items())
     versions = _versions(meta, directory)
-    now = package_versions()
+    now = versions_now if versions_now is not None else package_versions()
     version_rows = [(k, v, now.get(k, "")) for k, v in versions.items()]
     version_rows += [(k, "–", v) for k, v in now.items() if k not in versions]
     command = meta.get("command") or (_read_json(directory / "summary.json") or {}).get("config", {}).get("command")
@@ -477,9 +488,7 @@ def report_html(directory, *, parent: str | None = None, link_runs: bool = True)
     sections = [("results", "Results")] + ([("tables", "Tables")] if md else []) + \
         ([("figures", "Figures")] if figures else []) + ([("runs", "Runs")] if runs else []) + \
         [("settings", "Settings"), ("versions", "Versions")]
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    env.globals["table"] = lambda t: jinja2.utils.markupsafe.Markup(_render_table(t))
-    return env.from_string(_TEMPLATE).render(
+    return _template().render(
         title=f"{kind}: {directory.resolve().name}", kind=kind, folder=str(directory), parent=parent,
         written=datetime.datetime.now().isoformat(timespec="seconds"), command=command, sections=sections,
         tables=tables, markdown=md, figures=figures, runs=runs,
@@ -523,12 +532,13 @@ def write_report(directory, out: str | Path | None = None, *, run_pages: bool = 
     directory = Path(directory)
     page = Path(out) if out is not None else directory / REPORT_HTML
     runs = _run_dirs(directory) if run_pages else []
-    text = report_html(directory, link_runs=bool(runs))
+    now = package_versions()
+    text = report_html(directory, link_runs=bool(runs), versions_now=now)
     write_text(page, text)
     written = [page]
     for run in runs:
         try:
-            run_text = report_html(run, parent=f"../../{page.name}", link_runs=False)
+            run_text = report_html(run, parent=f"../../{page.name}", link_runs=False, versions_now=now)
         except (ValueError, ResultFileError):
             continue  # a run of a kind without a reader: listed in the scan's page all the same
         target = run / REPORT_HTML

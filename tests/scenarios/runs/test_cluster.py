@@ -141,3 +141,26 @@ def test_scan_survives_losing_one_of_two_workers(tmp_path, cluster):
         for name in arrays_c:
             assert arrays_c[name].dtype == arrays_l[name].dtype and np.array_equal(arrays_c[name], arrays_l[name]), \
                 (key, name)
+
+
+
+def test_the_slurm_example_of_the_docs_gives_one_thread_workers():
+    """docs/cluster.md's SLURMCluster, built as written (no job is submitted)."""
+    import re
+    import warnings
+
+    jobqueue = pytest.importorskip("dask_jobqueue")
+    code = re.search(r"```python\n(.*?)```", (ROOT / "docs" / "cluster.md").read_text(), re.S).group(1)
+    start = code.index("cluster = SLURMCluster(")
+    namespace = {"SLURMCluster": jobqueue.SLURMCluster}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "port 8787 is already in use": its dashboard moves to another port
+        exec(code[start:code.index("\n)\n", start) + 2], namespace)
+    cluster = namespace["cluster"]
+    try:
+        script = cluster.job_script()
+    finally:
+        cluster.close()
+    assert "--nthreads 1" in script and "--cpus-per-task=1" in script
+    assert "export OMP_NUM_THREADS=1" in script and "--local-directory $TMPDIR" in script
+    assert "from scenarios.commands.scan import main as scan" in code and '"--scheduler", cluster.scheduler_address' in code
