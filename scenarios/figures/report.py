@@ -483,8 +483,10 @@ def report_html(directory, *, parent: str | None = None, link_runs: bool = True,
     version_rows = [(k, v, now.get(k, "")) for k, v in versions.items()]
     version_rows += [(k, "–", v) for k, v in now.items() if k not in versions]
     command = meta.get("command") or (_read_json(directory / "summary.json") or {}).get("config", {}).get("command")
-    if isinstance(command, list):
-        command = " ".join(map(str, command))
+    if isinstance(command, list):  # an argv: its program is the sleep-snn command (or its cli module)
+        program = Path(str(command[0])).name if command else ""
+        command = " ".join((["sleep-snn"] if program in ("sleep-snn", "cli.py") else [str(command[0])])
+                           + [str(c) for c in command[1:]])
     sections = [("results", "Results")] + ([("tables", "Tables")] if md else []) + \
         ([("figures", "Figures")] if figures else []) + ([("runs", "Runs")] if runs else []) + \
         [("settings", "Settings"), ("versions", "Versions")]
