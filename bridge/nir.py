@@ -639,11 +639,11 @@ def from_nir(graph) -> SpikingSpec:
         # the metadata must describe these nodes; where it does not, the nodes win
         theta_ok = all(float(unnudge_threshold(nudge_threshold(dyn.threshold * b, dyn.dtype))) == t
                        for b, t in zip(beta, node_theta))
+        tau = dyn.tau  # float64, as to_nir computed R from it
         if fold:
-            gain_ok = all(float(layer["r"]) == float(fdt(1.0 if layer["kind"] == "IF" else layer["tau"]))
-                          for layer in layers)
+            gain_ok = all(float(layer["r"]) == float(fdt(1.0 if layer["kind"] == "IF" else tau)) for layer in layers)
         else:
-            gain_ok = all(float(layer["r"]) == float(fdt(a if layer["kind"] == "IF" else a * float(layer["tau"])))
+            gain_ok = all(float(layer["r"]) == float(fdt(a if layer["kind"] == "IF" else a * tau))
                           for a, layer in zip(alpha, layers))
         if not (theta_ok and gain_ok):
             warnings.warn("the graph's sleep-snn metadata does not match its nodes (edited after export?); "

@@ -179,3 +179,21 @@ def test_size_of_the_784_1200_1200_10_export(tmp_path):
     path = write_nir(tmp_path / "big.nir", to_nir(spec))
     assert path.stat().st_size < 2 * weights_nbytes(spec)
     _same_spec(from_nir(path), spec)
+
+
+def test_round_trip_is_exact_for_random_factors_and_dynamics():
+    """Exactness does not hinge on friendly numbers: random alpha, beta, dt, decay, threshold."""
+    import warnings
+
+    rng = np.random.default_rng(5)
+    sizes = (6, 5, 3)
+    for _ in range(60):
+        w = tuple(rng.standard_normal((o, i)).astype(np.float32) for i, o in zip(sizes[:-1], sizes[1:]))
+        spec = SpikingSpec(weights=w, alpha=tuple(rng.uniform(0.01, 50, 2)), beta=tuple(rng.uniform(0.1, 40, 2)),
+                           layer_sizes=sizes, scale=(1.0, 1.0))
+        decay = float(rng.choice([1.0, rng.uniform(0.5, 0.99999)]))
+        kw = dict(dt=float(rng.uniform(0.1, 2)), decay=decay, threshold=float(rng.uniform(0.5, 3)))
+        for dtype in ("float32", "float64"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # the metadata must agree with the nodes
+                _same_spec(from_nir(to_nir(spec, dtype=dtype, **kw)), spec)
