@@ -220,3 +220,13 @@ def test_report_of_a_quick_run_in_headless_chromium(tmp_path, browser):
     # the settings and versions are there too
     assert any(text == "config.steps" for text, _ in sum(check.tables["settings-table"], []))
     assert any(text == "torch" for text, _ in sum(check.tables["versions-table"], []))
+
+
+def test_bench_report_times_a_scan_page(tmp_path, browser, capsys):
+    from scenarios.commands import bench
+
+    _scan_folder(tmp_path)
+    assert bench.main(["report", str(tmp_path), "--repeats", "2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["pages"] == 6 and len(out["open_seconds"]) == 2 and out["images"] == 1
+    assert out["broken_images"] == [] and 0 < out["open_seconds_max"] < 60
