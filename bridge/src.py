@@ -443,7 +443,8 @@ def sleep(model: nn.Module | SpikingSpec, images_or_mean: Any, params: SRCParams
         raise TypeError(f"params must be an SRCParams (see bridge.presets.preset), got {type(params).__name__}")
     if backend == "brian2" and device != "cpu":
         raise ValueError("backend='brian2' runs on the CPU (device='cpu'); for a GPU use backend='torch', "
-                         "device='cuda' (or brian2_backend='cuda_standalone' with brian2cuda)")
+                         "device='cuda' (Brian2's cuda_standalone needs brian2cuda, which does not install with "
+                         "this project's pins)")
     if device == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' was requested but torch.cuda.is_available() is False")
 

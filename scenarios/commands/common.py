@@ -168,7 +168,8 @@ def add_network_args(parser: argparse.ArgumentParser) -> None:
                    help="comma list of pathways counted and decayed (inp_exc,exc_exc,inh_exc)")
     parser.add_argument("--seed", type=int, default=0, help="network/noise seed (default 0)")
     parser.add_argument("--backend", default="cpp_standalone",
-                        help="cpp_standalone (default) | numpy | cython | cuda_standalone")
+                        help="cpp_standalone (default) | numpy | cython (cuda_standalone needs brian2cuda, which does "
+                             "not install with these pins: see the README)")
     parser.add_argument("--readout", default="logreg", help="logreg | pca_qda | diehl_cook")
 
 

@@ -37,6 +37,7 @@ import functools
 import hashlib
 import json
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -176,7 +177,7 @@ def _worker_sim(params, sleep, config: dict):
                                     backend=config["backend"], progress=False)
         if is_standalone(config["backend"]):
             root = Path(config["out"]) / "build"
-            build = root / f"{key[0]}-{os.getpid()}"
+            build = root / f"{key[0]}-{socket.gethostname()}-{os.getpid()}"  # unique across hosts
             with build_lock(root / f"{key[0]}.lock"):
                 seed_build_dir(root, key[0], build)
                 _WORKER["sim"] = new_sim(directory=build)
