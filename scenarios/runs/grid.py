@@ -28,7 +28,8 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["COMPILED_MARK", "point_key", "grid_points", "run_grid", "build_lock", "seed_build_dir"]
+__all__ = ["COMPILED_MARK", "point_key", "grid_points", "run_grid", "remove_stale_temporaries", "build_lock",
+           "seed_build_dir"]
 
 
 def point_key(point: dict) -> str:
@@ -159,6 +160,31 @@ def run_grid(points: list[dict], config: dict, func: Callable[[dict, dict], dict
             client.close()
             if cluster is not None:
                 cluster.close()
+    remove_stale_temporaries(out, points)
     return rows
+
+
+def remove_stale_temporaries(out: str | Path, points: list[dict]) -> list[Path]:
+    """Delete the temporary files a killed worker left in the directories of finished points.
+
+    :func:`scenarios.runs.results.save_result` writes each file to a temporary
+    ``.<name>.*.tmp`` first; a worker killed in the middle leaves that file
+    behind, and the point is then run again elsewhere. Once the point's
+    ``result.json`` exists, no writer of this grid is left for it, so what
+    remains there is garbage.
+
+    Returns
+    -------
+    list of Path
+        The files removed.
+    """
+    removed = []
+    for p in points:
+        run_dir = Path(out) / "runs" / point_key(p)
+        if (run_dir / "result.json").exists():
+            for tmp in run_dir.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
+                removed.append(tmp)
+    return removed
 
 

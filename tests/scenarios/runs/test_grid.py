@@ -2,7 +2,8 @@
 
 import os
 
-from scenarios.runs.grid import COMPILED_MARK, build_lock, grid_points, point_key, seed_build_dir
+from scenarios.runs.grid import (COMPILED_MARK, build_lock, grid_points, point_key, remove_stale_temporaries,
+                                 seed_build_dir)
 
 
 def test_grid_points_and_keys():
@@ -43,3 +44,17 @@ def test_seed_build_dir_copies_only_a_finished_build(tmp_path):
     assert not (new / COMPILED_MARK).exists()
     # an existing directory is never overwritten
     assert seed_build_dir(root, "abc", new) is None
+
+
+def test_stale_temporaries_of_finished_points_are_removed(tmp_path):
+    finished, running = {"arm": "sleep", "ratio": 0.0, "seed": 0}, {"arm": "sleep", "ratio": 0.0, "seed": 1}
+    for p in (finished, running):
+        d = tmp_path / "runs" / point_key(p)
+        d.mkdir(parents=True)
+        (d / ".arrays.npz.abc123.tmp").write_text("half written by a killed worker")
+    (tmp_path / "runs" / point_key(finished) / "result.json").write_text("{}")
+    removed = remove_stale_temporaries(tmp_path, [finished, running])
+    assert [r.name for r in removed] == [".arrays.npz.abc123.tmp"]
+    assert not list((tmp_path / "runs" / point_key(finished)).glob("*.tmp"))
+    # a point without result.json may still be written by a live worker: left alone
+    assert list((tmp_path / "runs" / point_key(running)).glob(".*.tmp"))
