@@ -1,4 +1,4 @@
-"""Conversion of a bias-free ReLU PyTorch MLP into a spiking (integrate-and-fire)
+"""Conversion of a bias-free ReLU PyTorch MLP or CNN into a spiking (integrate-and-fire)
 network description, and back.
 
 This implements the conversion step of Sleep Replay Consolidation (SRC,
@@ -22,6 +22,15 @@ layer's input impulse is scaled by a factor ``alpha_l`` obtained by
 The weights are never rescaled: ``alpha_l`` multiplies the impulse during
 sleep, so the weights that come back from the spiking network are copied
 into the torch model as they are (:func:`to_torch`).
+
+Convolutional networks (the SRC of Delanois, Ahuja, Krishnan, Tadros &
+Bazhenov, "Improving Robustness of Convolutional Networks Through Sleep-Like
+Replay", ICMLA 2023): ``Conv2d(bias=False)`` layers become spiking feature
+maps, ``AvgPool2d`` layers fixed-weight spiking layers, and the same
+normalisation runs over every spiking layer (see :func:`from_torch`); the
+spec then describes each layer's connectivity in ``SpikingSpec.layers``
+(:class:`LayerGeometry`). An MLP's spec is exactly what it was before
+(``layers is None``).
 
 Dropout convention
 ------------------

@@ -1,4 +1,4 @@
-"""Sleep Replay Consolidation (SRC) on a converted PyTorch MLP.
+"""Sleep Replay Consolidation (SRC) on a converted PyTorch MLP or CNN.
 
 Implements the sleep phase of Tadros, Krishnan, Ramyaa & Bazhenov,
 "Sleep-like unsupervised replay reduces catastrophic forgetting in artificial
@@ -25,6 +25,15 @@ Algorithm (one time step of length ``dt``; all layers are processed in order
 
 No refractoriness, no lateral inhibition, no weight bounds. Everything runs
 in float32 by default (as the authors' code does after the first minibatch).
+
+Convolutional networks (Delanois, Ahuja, Krishnan, Tadros & Bazhenov, ICMLA
+2023) follow the same steps with convolutions for the impulse; a shared kernel
+weight combines the changes of its synapses by their mean or sum
+(``SRCParams.kernel_update``, :func:`bridge.rule.shared_weight_change`);
+average-pooling layers spike with fixed weights. They run on the torch
+backend only (:class:`bridge.src_torch.LayeredNetwork`): the Brian2 backend
+supports fully-connected layers only and says so
+(:data:`BRIAN2_FULLY_CONNECTED_ONLY`).
 
 Two interchangeable implementations:
 
@@ -364,13 +373,13 @@ def sleep(model: nn.Module | SpikingSpec, images_or_mean: Any, params: SRCParams
           calibration_images: Any = None, *, dtype: str = "float32",
           torch_mode: str = "auto", build_directory: Any = None,
           percentile: float = 100.0, dropout: str = "inverted") -> SleepResult:
-    """Run one SRC sleep phase on a bias-free ReLU MLP and write the weights back.
+    """Run one SRC sleep phase on a bias-free ReLU MLP or CNN and write the weights back.
 
     Parameters
     ----------
     model : torch.nn.Module or SpikingSpec
-        The trained MLP (see :func:`bridge.convert.from_torch` for what is
-        accepted); its Linear weights are updated in place. A
+        The trained MLP or CNN (see :func:`bridge.convert.from_torch` for what
+        is accepted); its Linear (and Conv2d) weights are updated in place. A
         :class:`~bridge.convert.SpikingSpec` may be given instead: then its
         weights and ``alpha`` are used as they are (no normalisation, no
         model to update) and ``calibration_images`` must not be given.
@@ -430,8 +439,10 @@ def sleep(model: nn.Module | SpikingSpec, images_or_mean: Any, params: SRCParams
     ValueError
         Unknown backend/device/dtype/mode, image size not matching the first
         layer's in_features (the message names the expected size), a
-        raster of the wrong shape, ``params.beta`` of the wrong length, or a
-        mask that does not fit the input.
+        raster of the wrong shape, ``params.beta`` of the wrong length (one
+        entry per spiking layer, pooling layers included, or one for all), a
+        mask that does not fit the input, or a convolutional network with
+        ``backend="brian2"``.
     bridge.convert.ConversionError
         The model cannot be converted.
     """

@@ -101,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sam-train-rho", type=float, default=0.02, help="SAM radius for training (default 0.02)")
     p.add_argument("--gnp-coef", type=float, default=0.01, help="gradient-norm penalty coefficient (default 0.01)")
     p.add_argument("--sleep-steps", type=int, default=None, help="SRC steps (default: the preset's)")
+    p.add_argument("--compare", nargs="+", default=None, metavar="DIR",
+                   help="only draw comparison.{png,pdf} into --out from these result directories (e.g. MLP, CNN)")
     g = p.add_argument_group("preset search (--tune)")
     g.add_argument("--tune", type=int, default=None, metavar="BUDGET",
                    help="search the SRC preset with BUDGET candidates on a validation split instead of running")
@@ -166,6 +168,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.tune is not None:
         return _tune(args)
+    if args.compare:
+        from scenarios.figures.robustness import plot_comparison
+
+        for path in plot_comparison(args.compare, out_dir=args.out):
+            print(f"wrote {path}")
+        return 0
     done = run_cli(build_parser(), argv, config_from_args=config_from_args, run=run, save=save, plot=plot,
                    merge=merge)
     if done is None:
