@@ -20,7 +20,10 @@ step, then layer by layer the impulse (from this step's spikes of the layer
 below, with the weights before this step's plasticity), the threshold, the
 reset and the plasticity of the layer's incoming weights. A convolution's
 impulse is ``torch.nn.functional.conv2d`` of the pre spikes with the kernel
-(an average pooling is the same with its fixed depthwise kernel); the kernel
+(an average pooling is the same with its fixed depthwise kernel), or, in
+``sparse`` mode when the spiking inputs have fewer synapses than the dense
+convolution has multiply-adds, the sum of those synapses' weights gathered
+from a table of every synapse sorted by pre neuron (event-driven); the kernel
 update counts, per kernel weight, the synapses of spiking post neurons whose
 pre neuron spiked (``n_plus``, the weight gradient of the convolution with
 the pre spikes as input and the post spikes as output gradient,
@@ -30,11 +33,11 @@ padding are no synapses), and passes them to
 :func:`bridge.rule.shared_weight_change`. Dense layers of such a network use
 :func:`bridge.rule.weight_change` exactly as above. In ``sparse`` mode a
 layer that receives no spike is skipped with all the layers above it and
-the plasticity runs only for layers that spiked (the event-driven part; the
-convolutions themselves are dense, because on feature maps of a few thousand
-neurons one ``conv2d`` costs less than gathering the kernel taps of the
-spiking inputs); ``dense`` mode computes everything every step, without
-reading anything back to the host.
+the plasticity runs only for layers that spiked; the kernel update itself is
+dense (two ``conv2d_weight`` per plastic layer and step with spikes: measured
+on the study's CNN, gathering the patches of the spiking post neurons
+instead was slower). ``dense`` mode computes everything every step, with
+dense convolutions, without reading anything back to the host.
 """
 
 from __future__ import annotations
@@ -210,8 +213,9 @@ class LayeredNetwork:
         self.v_all = torch.zeros(sum(sizes), dtype=self.tdtype, device=self.dev)
         self.v = list(torch.split(self.v_all, sizes))
         self.counts = torch.zeros(len(self.layers) + 1, dtype=torch.float64, device=self.dev)
-        self._pmask = [torch.zeros(g.n_in, dtype=torch.bool, device=self.dev) if g.kind == "dense" else None
-                       for g in self.layers]
+        # sparse mode: the synapses of each convolution sorted by pre neuron (the event-driven impulse)
+        self._fanout = [_fanout(g, tuple(w.shape), self.dev) if (mode == "sparse" and g.kind != "dense") else None
+                        for g, w in zip(self.layers, self.weights)]
 
     # ------------------------------------------------------------------ impulse and plasticity
     def _impulse(self, l: int, s_b: torch.Tensor, s_f: torch.Tensor | None) -> torch.Tensor:
@@ -220,6 +224,17 @@ class LayeredNetwork:
             if self.mode == "sparse":
                 return w.index_select(0, torch.nonzero(s_b).squeeze(1)).sum(0)
             return s_f @ w
+        fan = self._fanout[l]
+        if fan is not None:
+            pre = torch.nonzero(s_b).squeeze(1)
+            if pre.numel() * fan.mean_fanout < fan.dense_cost:  # event-driven pays
+                starts, ends = fan.indptr[pre], fan.indptr[pre + 1]
+                counts = ends - starts
+                n = int(counts.sum())
+                base = torch.repeat_interleave(starts - (torch.cumsum(counts, 0) - counts), counts)
+                idx = base + torch.arange(n, device=self.dev)
+                return torch.zeros(g.n_out, dtype=self.tdtype, device=self.dev).index_add_(
+                    0, fan.post[idx], w.view(-1)[fan.tap[idx]])
         x = s_f.view((1,) + tuple(g.in_shape))
         return torch.nn.functional.conv2d(x, w, None, g.stride, g.padding, g.dilation, g.groups).view(-1)
 
@@ -303,3 +318,46 @@ class LayeredNetwork:
     def counts_numpy(self) -> np.ndarray:
         """int64 spikes per layer so far, input first."""
         return np.rint(self.counts.cpu().numpy()).astype(np.int64)
+
+
+class _Fanout:
+    """The synapses of a convolution sorted by pre neuron (CSR): for the event-driven impulse."""
+
+    def __init__(self, indptr: torch.Tensor, post: torch.Tensor, tap: torch.Tensor, dense_cost: float) -> None:
+        self.indptr, self.post, self.tap = indptr, post, tap
+        n_pre = indptr.numel() - 1
+        self.mean_fanout = float(post.numel()) / max(n_pre, 1)
+        self.dense_cost = dense_cost
+
+
+def _fanout(g, w_shape: tuple, dev: torch.device) -> _Fanout:
+    """Every synapse ``(pre, post, kernel tap)`` of a convolution or pooling layer, sorted by pre neuron.
+
+    A kernel tap in the zero padding is no synapse. ``dense_cost`` is the
+    multiply-adds of one dense ``conv2d`` of the layer (what the event-driven
+    impulse is compared with).
+    """
+    c_in, h, w = g.in_shape
+    o_out = g.out_shape[0]
+    kh, kw = w_shape[2], w_shape[3]
+    cg, og = c_in // g.groups, o_out // g.groups
+    index = torch.arange(1, c_in * h * w + 1, dtype=torch.float64).view(1, c_in, h, w)
+    unf = torch.nn.functional.unfold(index, (kh, kw), dilation=g.dilation, padding=g.padding,
+                                     stride=g.stride)[0].round().long() - 1  # (C k k, L); -1 = padding
+    n_pos = unf.shape[1]
+    posts, pres, taps = [], [], []
+    k2 = kh * kw
+    for o in range(o_out):
+        gi = o // og
+        rows = unf[gi * cg * k2:(gi + 1) * cg * k2]  # this group's input channels, (cg k k, L)
+        r, p = torch.nonzero(rows >= 0, as_tuple=True)
+        pres.append(rows[r, p])
+        posts.append(o * n_pos + p)
+        taps.append(o * cg * k2 + r)
+    pre, post, tap = torch.cat(pres), torch.cat(posts), torch.cat(taps)
+    order = torch.argsort(pre, stable=True)
+    pre, post, tap = pre[order], post[order], tap[order]
+    indptr = torch.zeros(c_in * h * w + 1, dtype=torch.long)
+    indptr[1:] = torch.cumsum(torch.bincount(pre, minlength=c_in * h * w), 0)
+    dense_cost = float(o_out * n_pos * cg * k2)
+    return _Fanout(indptr.to(dev), post.to(dev), tap.to(dev), dense_cost)

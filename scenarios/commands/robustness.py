@@ -143,7 +143,7 @@ def config_from_args(args: argparse.Namespace) -> RobustnessConfig:
     return RobustnessConfig(**given)
 
 
-def _tune(args: argparse.Namespace) -> int:
+def _tune(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from scenarios.experiments.robustness_tune import TuneConfig, tune
 
     try:
@@ -151,7 +151,7 @@ def _tune(args: argparse.Namespace) -> int:
         tcfg = TuneConfig(budget=args.tune, validation=args.validation, eval_images=args.tune_eval,
                           steps=args.tune_steps, seed=args.tune_seed, n_startup=args.tune_startup)
     except ValueError as exc:
-        raise UserError(str(exc)) from None
+        parser.error(str(exc))
     try:
         summary = tune(cfg, tcfg, args.out, log=lambda m: print(m, flush=True))
     except ValueError as exc:
@@ -165,9 +165,10 @@ def _tune(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``sleep-snn robustness`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.tune is not None:
-        return _tune(args)
+        return _tune(parser, args)
     if args.compare:
         from scenarios.figures.robustness import plot_comparison
 

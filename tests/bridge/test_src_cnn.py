@@ -306,3 +306,24 @@ def test_spec_geometry_validation():
                       scale=(1.0,))
     assert mlp.is_fully_connected and mlp.layers is None
     assert mlp.geometry() == (LayerGeometry("dense", (4,), (3,)),)
+
+
+def test_event_driven_impulse_equals_convolution():
+    spec, raster = _small_spec_and_raster(steps=200)
+    params = _params(steps=200, decay=0.95, inc=0.02, dec=0.01)
+    nets = []
+    for event in (True, False):
+        net = LayeredNetwork(spec.weights, spec.layers, spec.alpha, spec.beta, params, "cpu", "float64", "sparse")
+        if event:
+            assert all((f is None) == (g.kind == "dense") for f, g in zip(net._fanout, spec.layers))
+        else:
+            net._fanout = [None] * len(net._fanout)
+        with torch.no_grad():
+            net.run_chunk(raster)
+        nets.append(net)
+    assert nets[0].counts_numpy().tolist() == nets[1].counts_numpy().tolist()
+    for a, b in zip(nets[0].weights_numpy(), nets[1].weights_numpy()):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    # the fan-out table holds every synapse once: as many as the unrolled convolution has
+    fan, g = nets[0]._fanout[0], spec.layers[0]
+    assert fan.post.numel() == g.out_shape[0] * g.out_shape[1] * g.out_shape[2] * 9
