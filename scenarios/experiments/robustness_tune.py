@@ -285,3 +285,23 @@ def tune(cfg: RobustnessConfig, tcfg: TuneConfig, out: str | os.PathLike, log=pr
         f"(baseline {100 * baseline['score']:.2f} %), clean {100 * best['clean']:.2f} % "
         f"(baseline {100 * baseline['clean']:.2f} %)")
     return summary
+
+
+def preset_entry(summary: dict, command: str) -> dict:
+    """The entry of the best candidate of a search for ``robustness_presets.json``.
+
+    Holds the :class:`~bridge.presets.SRCParams` fields of the best candidate
+    and ``scores``: its validation score and the baseline's (fractions), the
+    search's size and the ``command`` that ran it.
+    """
+    best = summary["best"]
+    entry = {k: v for k, v in best["params"].items()}
+    entry["scores"] = {
+        "validation_distorted": best["score"], "validation_clean": best["clean"],
+        "baseline_validation_distorted": summary["baseline"]["score"],
+        "baseline_validation_clean": summary["baseline"]["clean"],
+        "candidate": best["number"], "candidates": len(summary["candidates"]),
+        "n_train": summary["n_train"], "n_eval": summary["n_eval"], "architecture": summary["architecture"],
+        "command": command,
+    }
+    return entry
