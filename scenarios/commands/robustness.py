@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-test", type=int, default=None, help="test images (default: all)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default 2)")
     p.add_argument("--batch-size", type=int, default=None, help="minibatch size (default 100; 25 with --quick)")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default 0.1)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default 0.1 for the MLP, 0.05 for the CNN)")
     p.add_argument("--loss", choices=("mse", "ce"), default="mse",
                    help="training loss and the loss whose sharpness is measured (default mse, as SRC)")
     p.add_argument("--hidden", default=None, help="hidden widths, e.g. 1200,1200 (default; 256,256 with --quick)")
@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--tune-seed", type=int, default=1000,
                    help="seed of the split, network, sleep input and noise (default 1000)")
     g.add_argument("--tune-startup", type=int, default=15, help="random candidates before TPE (default 15)")
+    g.add_argument("--tune-start", default=None, metavar="JSON",
+                   help="also try first the best candidates (--tune-start-top) of an earlier search_summary.json")
+    g.add_argument("--tune-start-top", type=int, default=5, help="how many of them (default 5)")
     add_run_arguments(p, out="results/robustness", quick_help="tiny run on digits (well under a minute)")
     return p
 
@@ -148,8 +151,13 @@ def _tune(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
     try:
         cfg = config_from_args(args)
+        start = ()
+        if args.tune_start is not None:
+            from scenarios.experiments.robustness_tune import best_candidates
+
+            start = best_candidates(args.tune_start, args.tune_start_top)
         tcfg = TuneConfig(budget=args.tune, validation=args.validation, eval_images=args.tune_eval,
-                          steps=args.tune_steps, seed=args.tune_seed, n_startup=args.tune_startup)
+                          steps=args.tune_steps, seed=args.tune_seed, n_startup=args.tune_startup, start=start)
     except ValueError as exc:
         parser.error(str(exc))
     try:

@@ -54,7 +54,7 @@ import numpy as np
 from scenarios.experiments.robustness import RobustnessConfig, architecture, make_model
 from scenarios.runs.results import to_jsonable
 
-__all__ = ["SEARCH_SPACE", "TuneConfig", "tune", "params_of", "start_point"]
+__all__ = ["SEARCH_SPACE", "TuneConfig", "tune", "params_of", "start_point", "best_candidates", "preset_entry"]
 
 #: Search box (log-uniform) of the searched parameters; ``beta`` holds for every spiking layer.
 SEARCH_SPACE = {"max_rate": (20.0, 600.0), "inc": (1e-4, 0.2), "dec": (1e-5, 0.02), "g_scale": (1e-4, 1.0),
@@ -81,6 +81,9 @@ class TuneConfig:
         Seed of the TPE sampler.
     n_startup : int
         Candidates drawn at random before TPE models the scores (>= 1).
+    start : tuple of dict
+        Candidates tried right after the first one (e.g. the best of an
+        earlier search, :func:`best_candidates`), before TPE draws its own.
     """
 
     budget: int = 60
@@ -90,8 +93,10 @@ class TuneConfig:
     seed: int = 1000
     search_seed: int = 0
     n_startup: int = 15
+    start: tuple = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "start", tuple(dict(x) for x in self.start))
         for name in ("budget", "validation", "eval_images", "steps", "n_startup"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -256,6 +261,8 @@ def tune(cfg: RobustnessConfig, tcfg: TuneConfig, out: str | os.PathLike, log=pr
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not study.trials:
         study.enqueue_trial(start_point(kinds))
+        for x in tcfg.start:
+            study.enqueue_trial(x)
     else:  # a resumed search: a new sampler seed, or it would replay the candidates it drew before
         study.sampler = optuna.samplers.TPESampler(seed=tcfg.search_seed + len(study.trials),
                                                    n_startup_trials=tcfg.n_startup)
@@ -285,6 +292,13 @@ def tune(cfg: RobustnessConfig, tcfg: TuneConfig, out: str | os.PathLike, log=pr
         f"(baseline {100 * baseline['score']:.2f} %), clean {100 * best['clean']:.2f} % "
         f"(baseline {100 * baseline['clean']:.2f} %)")
     return summary
+
+
+def best_candidates(summary_path: str | os.PathLike, top: int = 5) -> tuple:
+    """The ``top`` best candidates (parameter dicts) of an earlier ``search_summary.json``."""
+    summary = json.loads(Path(summary_path).read_text())
+    ranked = sorted(summary["candidates"], key=lambda c: -c["score"])
+    return tuple(dict(c["x"]) for c in ranked[:int(top)])
 
 
 def preset_entry(summary: dict, command: str) -> dict:
