@@ -74,11 +74,13 @@ def make_cnn(input_shape: Sequence[int] = (1, 28, 28), channels: Sequence[int] =
         Side and stride of the square average pooling after each conv layer (>= 1).
     n_classes : int
         Outputs (>= 2).
-    init : {"kaiming", "uniform"}
-        ``"kaiming"`` (default): weights ~ U(-b, b), ``b = sqrt(6 / fan_in)``
-        (He et al. 2015, for ReLU); ``"uniform"``: U(-init_scale, init_scale)
-        as the SRC authors' MLP (too small for four layers of a CNN to train in
-        a few epochs).
+    init : {"kaiming", "torch", "uniform"}
+        ``"kaiming"`` (default, the robustness study's): weights ~ U(-b, b),
+        ``b = sqrt(6 / fan_in)`` (He et al. 2015, for ReLU); ``"torch"``:
+        ``b = 1 / sqrt(fan_in)`` (PyTorch's default for these layers, a
+        smaller scale that trains more stably with squared error);
+        ``"uniform"``: U(-init_scale, init_scale) as the SRC authors' MLP (too
+        small for four layers of a CNN to train in a few epochs).
     init_scale : float
         Half-width of the ``"uniform"`` initialisation (> 0).
     relu_output : bool

@@ -12,7 +12,7 @@ Protocol, per trial ``t`` (seed ``s = seed + t``):
 
 1. Train the bias-free ReLU MLP (:func:`scenarios.ann.mlp.make_mlp`, weights
    ~ U(-0.01, 0.01), seed ``s``) or CNN (:func:`scenarios.ann.cnn.make_cnn`,
-   PyTorch's default initialisation, no output ReLU) on clean training images of *all* classes
+   He-uniform initialisation, no output ReLU) on clean training images of *all* classes
    with the SRC training recipe of the authors' public code: SGD lr 0.1,
    momentum 0.5, batch 100, dropout 0.25 on the hidden layers, ``epochs`` (2)
    epochs, loss ``loss`` (``mse``: squared error on one-hot targets with a
