@@ -188,6 +188,7 @@ def tune(cfg: RobustnessConfig, tcfg: TuneConfig, out: str | os.PathLike, log=pr
     torch.set_num_threads(int(cfg.threads))
     settings = {"config": cfg.to_json(), "tune": dataclasses.asdict(tcfg)}
     settings["config"].pop("threads", None)
+    settings = json.loads(json.dumps(to_jsonable(settings)))  # as it is read back (tuples become lists)
     cfg_path = out / "search_config.json"
     if cfg_path.exists():
         old = json.loads(cfg_path.read_text())

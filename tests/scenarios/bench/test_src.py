@@ -59,7 +59,7 @@ def test_bench_src_cnn_json_line(monkeypatch, capsys):
         return real(name, *args, **kwargs)
 
     monkeypatch.setattr(spiking.data, "load_dataset", digits_only)
-    assert bench.main(["src", "--model", "cnn", "--steps", "50", "--json"]) == 0
+    assert bench.main(["src", "--model", "cnn", "--steps", "50", "--json", "--seed", "1"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     result = json.loads(out[-1])
     assert result["model"] == "cnn" and result["dataset"] == "digits" and result["steps"] == 50
