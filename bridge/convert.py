@@ -885,8 +885,8 @@ def _trace_layered(layers: list[tuple[str, nn.Module]], shape: tuple) -> tuple[l
     return positions, geometry, weights, spike_input
 
 
-def _layered_input_shape(layers: list[tuple[str, nn.Module]], calibration: torch.Tensor,
-                         input_shape: Sequence[int] | None) -> tuple:
+def _layered_input_shape(calibration: torch.Tensor, input_shape: Sequence[int] | None) -> tuple:
+    """The per-sample shape the model's first layer receives (``input_shape``, or the data's)."""
     if input_shape is not None:
         shape = tuple(int(v) for v in input_shape)
         if int(np.prod(shape)) != int(np.prod(calibration.shape[1:])):
@@ -912,7 +912,7 @@ def _from_torch_layered(model: nn.Module, layers: list[tuple[str, nn.Module]], c
             raise ConversionError(f"calibration data could not be converted to an array: {exc}") from exc
     if x.ndim == 0 or x.shape[0] == 0:
         raise ConversionError(f"calibration data must hold at least one sample, got shape {tuple(x.shape)}")
-    shape = _layered_input_shape(layers, x, input_shape)
+    shape = _layered_input_shape(x, input_shape)
     positions, geometry, weights, spike_input = _trace_layered(layers, shape)
     _check_relu_between(layers)
     x = x.reshape(x.shape[0], *shape).to(torch.float32)

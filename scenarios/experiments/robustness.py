@@ -505,6 +505,9 @@ def _run_trial(cfg: RobustnessConfig, trial: int, tr, te, log) -> dict:
                          optimizer=opt, sam_rho=cfg.sam_train_rho, gnp_coef=cfg.gnp_coef, seed=s)
         t0 = time.perf_counter()
         hist = Trainer(model, tc).fit(tr.images, tr.labels, n_classes)
+        if not math.isfinite(hist[-1]):
+            raise FloatingPointError(f"trial {trial} (seed {s}): the training of {name} diverged (loss {hist[-1]}); "
+                                     "lower --lr (or --gnp-coef for gnp, --sam-train-rho for sam) or use other seeds")
         train_info[name] = {"seconds": time.perf_counter() - t0, "loss_per_epoch": [float(h) for h in hist],
                             "optimizer": opt}
         models[name] = model
