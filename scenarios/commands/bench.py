@@ -91,13 +91,17 @@ def bench_src_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--build-dir", default=None, help="Brian2 standalone project directory (kept)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    parser.add_argument("--model", choices=("mlp", "cnn"), default="mlp",
+                        help="the SRC MLP on the first task (default) or the robustness study's CNN")
     args = parser.parse_args(argv)
     if args.steps < 1:
         parser.error("--steps must be >= 1")
+    if args.model == "cnn" and args.backend == "brian2":
+        parser.error("--model cnn: the Brian2 backend supports fully-connected layers only; use --backend torch")
     out = bench_src(backend=args.backend, device=args.device, steps=args.steps, data_dir=args.data_dir,
                     seed=args.seed, brian2_backend=args.brian2_backend, build_dir=args.build_dir,
                     threads=args.threads, dtype=args.dtype, log=None if args.json else _print_flush,
-                    warn=_print_flush)
+                    warn=_print_flush, model=args.model)
     print(json.dumps(out))
     return 0
 
