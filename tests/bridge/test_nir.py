@@ -197,3 +197,18 @@ def test_round_trip_is_exact_for_random_factors_and_dynamics():
             with warnings.catch_warnings():
                 warnings.simplefilter("error")  # the metadata must agree with the nodes
                 _same_spec(from_nir(to_nir(spec, dtype=dtype, **kw)), spec)
+
+
+def test_a_converted_cnn_is_refused_by_name():
+    torch = pytest.importorskip("torch")
+    from torch import nn
+
+    from bridge.convert import from_torch
+
+    torch.manual_seed(0)
+    cnn = nn.Sequential(nn.Unflatten(1, (1, 6, 6)), nn.Conv2d(1, 2, 3, bias=False), nn.ReLU(),
+                        nn.Flatten(), nn.Linear(2 * 4 * 4, 3, bias=False))
+    spec = from_torch(cnn, torch.rand(8, 36))
+    assert spec.layers is not None  # the converter kept the convolution's geometry
+    with pytest.raises(NIRExportError, match="MLPs.*layers="):
+        to_nir(spec)
