@@ -30,6 +30,8 @@ COMMANDS = {
     "robustness": ("scenarios.commands.robustness", "accuracy and sharpness under distortions: SRC, SAM, GNP"),
     "plasticity": ("scenarios.commands.plasticity", "loss of plasticity over task sequences: SGD, SAM, GNP, SRC"),
     "sgsnn": ("scenarios.commands.sgsnn", "surrogate-gradient SNN with the same sleep intervention"),
+    "report": ("scenarios.commands.report", "one static HTML page per run or scan folder (tables, figures, settings)"),
+    "export-nir": ("scenarios.commands.export_nir", "write a converted MLP (before or after sleep) as a NIR graph"),
     "bench": ("scenarios.commands.bench", "benchmarks: bench ei | scan | src | hessian"),
     "clean": ("scenarios.commands.clean", "remove compiled networks from the build cache (and old build/ folders)"),
 }

@@ -19,8 +19,10 @@ Backends
 ``"cython"``
     Runtime mode, each code object compiled with Cython on first use (cached).
 ``"cuda_standalone"``
-    Like ``cpp_standalone`` but on an NVIDIA GPU; needs the ``brian2cuda``
-    package.
+    Recognised, but not installable with this project's pins: it needs the
+    ``brian2cuda`` package, and no release of it installs next to brian2 2.9.0
+    on Python 3.11 (:data:`CUDA_UNAVAILABLE` says why). Asking for it is an
+    error that says so.
 
 Compiling
 ---------
@@ -77,6 +79,10 @@ __all__ = [
 
 ALLOWED_BACKENDS = ("cpp_standalone", "numpy", "cython", "cuda_standalone")
 DEFAULT_BACKEND = "cpp_standalone"
+#: Why ``cuda_standalone`` does not install with this project's pins (Python 3.11, brian2 2.9.0).
+CUDA_UNAVAILABLE = ("it needs the brian2cuda package, and no brian2cuda release installs with this project's pins "
+                    "(Python 3.11, brian2 2.9.0): brian2cuda 1.0a7 requires brian2 == 2.8.0, and 1.0b1 requires "
+                    "brian2 == 2.10.1, which needs Python >= 3.12")
 
 
 class BackendError(ValueError):
@@ -94,16 +100,17 @@ def check_backend(backend: str) -> str:
     """
     if backend not in ALLOWED_BACKENDS:
         raise BackendError(
-            f"backend={backend!r} is not known; allowed: {', '.join(ALLOWED_BACKENDS)}"
+            f"backend={backend!r} is not known; allowed: cpp_standalone, numpy, cython "
+            "(cuda_standalone is recognised but does not install with this project's pins)"
         )
     if backend == "cuda_standalone":
         try:
             import brian2cuda  # noqa: F401
         except ImportError as exc:  # pragma: no cover - depends on the machine
             raise BackendError(
-                "backend='cuda_standalone' needs the brian2cuda package and an NVIDIA GPU "
-                "with the CUDA toolkit (pip install brian2cuda); it is not installed here "
-                f"({exc}). Use backend='cpp_standalone' on a CPU."
+                f"backend='cuda_standalone' is not available: {CUDA_UNAVAILABLE}. Use backend='cpp_standalone' "
+                "(compiled, CPU); for SRC on a GPU, bridge.src.sleep(..., backend='torch', device='cuda') with a "
+                "CUDA build of torch"
             ) from exc
     return backend
 

@@ -40,6 +40,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import time
 import uuid
 from dataclasses import dataclass
@@ -47,6 +48,9 @@ from pathlib import Path
 from typing import Callable
 
 from .processes import process_alive
+
+#: This machine, in the names of unfinished builds and working directories (a cache may be shared by hosts).
+_HOST = socket.gethostname().replace("/", "_")
 
 __all__ = ["CACHE_ENV", "CACHE_SIZE_ENV", "DEFAULT_CACHE_BYTES", "COMPLETE", "CacheEntry", "cache_root",
            "cache_limit", "parse_size", "project_key", "compiled", "work_dir", "entries", "prune", "clean"]
@@ -222,7 +226,7 @@ def compiled(project: str | os.PathLike, compile: Callable[[Path], None], *, ext
         fcntl.flock(lock, fcntl.LOCK_EX)
         seconds = 0.0
         if not (entry / COMPLETE).exists():
-            tmp = root / f".{key}.tmp-{os.getpid()}"
+            tmp = root / f".{key}.tmp-{_HOST}-{os.getpid()}"
             shutil.rmtree(tmp, ignore_errors=True)
             shutil.copytree(project, tmp, symlinks=True, ignore=shutil.ignore_patterns(*_NOT_CODE))
             t0 = time.perf_counter()
@@ -249,7 +253,7 @@ def compiled(project: str | os.PathLike, compile: Callable[[Path], None], *, ext
 def work_dir(root: str | os.PathLike | None = None) -> Path:
     """A new working directory of one process's runs (under the cache's ``work/``); remove it when done."""
     root = Path(root) if root is not None else cache_root()
-    path = root / "work" / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    path = root / "work" / f"{os.getpid()}-{uuid.uuid4().hex[:8]}-{_HOST}"
     path.mkdir(parents=True)
     return path
 
@@ -296,16 +300,23 @@ def entries(root: str | os.PathLike | None = None) -> list[dict]:
     return out
 
 
+def _gone(pid: str, host: str) -> bool:
+    """True when process ``pid`` of this machine has ended (a process of another machine
+    sharing the cache, e.g. over a cluster's home directory, is never judged from here)."""
+    return pid.isdigit() and host in ("", _HOST) and not process_alive(int(pid))
+
+
 def _stale(root: Path) -> list[Path]:
-    """Unfinished builds and working directories whose process is gone."""
+    """Unfinished builds and working directories whose process (on this machine) is gone."""
     found = []
-    for p in root.glob(".*.tmp-*"):
-        pid = p.name.rpartition("-")[2]
-        if pid.isdigit() and not process_alive(int(pid)):
+    for p in root.glob(".*.tmp-*"):  # .KEY.tmp-HOST-PID
+        rest = p.name.partition(".tmp-")[2]
+        host, _, pid = rest.rpartition("-")
+        if _gone(pid, host):
             found.append(p)
-    for p in (root / "work").glob("*-*") if (root / "work").is_dir() else ():
-        pid = p.name.partition("-")[0]
-        if pid.isdigit() and not process_alive(int(pid)):
+    for p in (root / "work").glob("*-*") if (root / "work").is_dir() else ():  # PID-UUID-HOST
+        pid, _, rest = p.name.partition("-")
+        if _gone(pid, rest.partition("-")[2]):
             found.append(p)
     return found
 

@@ -322,7 +322,8 @@ def add_network_args(parser: argparse.ArgumentParser, *, grid: bool = False) -> 
                    help="comma list of pathways counted and decayed (inp_exc,exc_exc,inh_exc)")
     parser.add_argument("--seed", type=int, default=0, help="network/noise seed")
     parser.add_argument("--backend", default="cpp_standalone",
-                        help="cpp_standalone (default) | numpy | cython | cuda_standalone")
+                        help="cpp_standalone (default) | numpy | cython (cuda_standalone needs brian2cuda, which does "
+                             "not install with these pins: see the README)")
     parser.add_argument("--compile-mode", default=None, choices=("portable", "native"),
                         help="cpp_standalone compiler flags: portable (the same results on every x86-64 "
                              "machine) or native (-march=native -ffast-math, as Brian2 compiles); default: "

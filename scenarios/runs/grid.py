@@ -49,7 +49,8 @@ from typing import Callable
 from scenarios.runs.results import RESULT_JSON, ResultFileError, load_result, to_jsonable, write_json
 
 __all__ = ["MANIFEST", "GridError", "point_key", "grid_points", "settings_key", "settings_diff",
-           "check_manifest", "code_fingerprint", "finished", "check_scheduler", "run_grid"]
+           "check_manifest", "code_fingerprint", "finished", "check_scheduler", "run_grid",
+           "remove_stale_temporaries"]
 
 #: Settings of a grid directory, written on its first run.
 MANIFEST = "manifest.json"
@@ -310,6 +311,7 @@ def run_grid(points: list[dict], config: dict, func: Callable[[dict, dict], dict
     log(f"[{label}] {len(points)} runs, {done} already finished, {len(todo)} to run")
     rows = []
     if not todo:
+        remove_stale_temporaries(out, points)
         return rows
     from dask.distributed import LocalCluster, as_completed
 
@@ -350,4 +352,29 @@ def run_grid(points: list[dict], config: dict, func: Callable[[dict, dict], dict
         client.close()
         if cluster is not None:
             cluster.close()
+    remove_stale_temporaries(out, points)
     return rows
+
+
+def remove_stale_temporaries(out: str | Path, points: list[dict]) -> list[Path]:
+    """Delete the temporary files a killed worker left in the directories of finished points.
+
+    :func:`scenarios.runs.results.save_result` writes each file to a temporary
+    ``.<name>.*.tmp`` first; a worker killed in the middle leaves that file
+    behind, and the point is then run again elsewhere. Once the point's
+    ``result.json`` exists, no writer of this grid is left for it, so what
+    remains there is garbage.
+
+    Returns
+    -------
+    list of Path
+        The files removed.
+    """
+    removed = []
+    for p in points:
+        run_dir = Path(out) / "runs" / point_key(p)
+        if (run_dir / "result.json").exists():
+            for tmp in run_dir.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
+                removed.append(tmp)
+    return removed

@@ -6,7 +6,8 @@ import time
 import pytest
 
 from scenarios.runs.grid import (GridError, check_manifest, check_scheduler, code_fingerprint, finished,
-                                 grid_points, point_key, run_grid, settings_diff, settings_key)
+                                 grid_points, point_key, run_grid, remove_stale_temporaries, settings_diff,
+                                 settings_key)
 from scenarios.runs.results import save_result
 
 
@@ -93,3 +94,17 @@ def test_a_failing_point_stops_the_grid_with_its_error(tmp_path, capsys):
     with pytest.raises(ArithmeticError, match="point 1 cannot be computed"):
         run_grid(points, {"out": str(tmp_path)}, _fail_on_seed_1, workers=1, label="test")
     assert "[test] run ratio=0__seed=1 failed" in capsys.readouterr().out
+
+
+def test_stale_temporaries_of_finished_points_are_removed(tmp_path):
+    finished, running = {"arm": "sleep", "ratio": 0.0, "seed": 0}, {"arm": "sleep", "ratio": 0.0, "seed": 1}
+    for p in (finished, running):
+        d = tmp_path / "runs" / point_key(p)
+        d.mkdir(parents=True)
+        (d / ".arrays.npz.abc123.tmp").write_text("half written by a killed worker")
+    (tmp_path / "runs" / point_key(finished) / "result.json").write_text("{}")
+    removed = remove_stale_temporaries(tmp_path, [finished, running])
+    assert [r.name for r in removed] == [".arrays.npz.abc123.tmp"]
+    assert not list((tmp_path / "runs" / point_key(finished)).glob("*.tmp"))
+    # a point without result.json may still be written by a live worker: left alone
+    assert list((tmp_path / "runs" / point_key(running)).glob(".*.tmp"))
