@@ -91,3 +91,20 @@ def test_size_settings():
     assert buildcache.parse_size("1234") == 1234
     with pytest.raises(ValueError, match="not a size"):
         buildcache.parse_size("lots")
+
+
+def test_only_leftovers_of_dead_processes_of_this_host_are_removed(tmp_path):
+    # a cache shared by the nodes of a cluster: another host's pids mean nothing here
+    root = tmp_path / "cache"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    mine, other = buildcache._HOST, "some-other-node"
+    paths = {name: root / "work" / name for name in (f"{dead}-0a1b2c3d-{mine}", f"{dead}-0a1b2c3d-{other}",
+                                                   f"{os.getpid()}-0a1b2c3d-{mine}")}
+    paths[".k.tmp-mine"] = root / f".k.tmp-{mine}-{dead}"
+    paths[".k.tmp-other"] = root / f".k.tmp-{other}-{dead}"
+    for p in paths.values():
+        p.mkdir(parents=True)
+    assert buildcache.work_dir(root).name.endswith(f"-{mine}")
+    assert sorted(p.name for p in buildcache._stale(root)) == sorted(
+        [f"{dead}-0a1b2c3d-{mine}", f".k.tmp-{mine}-{dead}"])
