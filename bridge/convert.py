@@ -598,7 +598,8 @@ def linear_layers(model: nn.Module) -> list[nn.Linear]:
     return [m for _, m in _check_layers(model) if isinstance(m, nn.Linear)]
 
 
-def _as_calibration(calibration_images: Any, n_in: int, first: str) -> torch.Tensor:
+def _calibration_tensor(calibration_images: Any, what: str = "") -> torch.Tensor:
+    """The calibration data as a CPU tensor of at least one sample (``what`` names a sample)."""
     if isinstance(calibration_images, torch.Tensor):
         x = calibration_images.detach().to("cpu")
     else:
@@ -607,8 +608,12 @@ def _as_calibration(calibration_images: Any, n_in: int, first: str) -> torch.Ten
         except (TypeError, ValueError) as exc:
             raise ConversionError(f"calibration data could not be converted to an array: {exc}") from exc
     if x.ndim == 0 or x.shape[0] == 0:
-        raise ConversionError(
-            f"calibration data must hold at least one sample of {n_in} features, got shape {tuple(x.shape)}")
+        raise ConversionError(f"calibration data must hold at least one sample{what}, got shape {tuple(x.shape)}")
+    return x
+
+
+def _as_calibration(calibration_images: Any, n_in: int, first: str) -> torch.Tensor:
+    x = _calibration_tensor(calibration_images, f" of {n_in} features")
     if x.ndim == 1:
         x = x.reshape(1, -1)
     per_sample = int(np.prod(x.shape[1:]))
@@ -927,15 +932,7 @@ def _from_torch_layered(model: nn.Module, layers: list[tuple[str, nn.Module]], c
                         percentile: float, alpha_scale: float, beta: Sequence[float] | None, batch_size: int,
                         dropout: str, input_shape: Sequence[int] | None) -> SpikingSpec:
     """The conversion of a convolutional network (see :func:`from_torch`)."""
-    if isinstance(calibration_images, torch.Tensor):
-        x = calibration_images.detach().to("cpu")
-    else:
-        try:
-            x = torch.from_numpy(np.asarray(calibration_images))
-        except (TypeError, ValueError) as exc:
-            raise ConversionError(f"calibration data could not be converted to an array: {exc}") from exc
-    if x.ndim == 0 or x.shape[0] == 0:
-        raise ConversionError(f"calibration data must hold at least one sample, got shape {tuple(x.shape)}")
+    x = _calibration_tensor(calibration_images)
     shape = _layered_input_shape(x, input_shape)
     positions, geometry, weights, spike_input = _trace_layered(layers, shape)
     _check_relu_between(layers)
