@@ -65,7 +65,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -598,7 +598,8 @@ def linear_layers(model: nn.Module) -> list[nn.Linear]:
     return [m for _, m in _check_layers(model) if isinstance(m, nn.Linear)]
 
 
-def _as_calibration(calibration_images: Any, n_in: int, first: str) -> torch.Tensor:
+def _calibration_tensor(calibration_images: Any, what: str = "") -> torch.Tensor:
+    """The calibration data as a CPU tensor of at least one sample (``what`` names a sample)."""
     if isinstance(calibration_images, torch.Tensor):
         x = calibration_images.detach().to("cpu")
     else:
@@ -607,8 +608,12 @@ def _as_calibration(calibration_images: Any, n_in: int, first: str) -> torch.Ten
         except (TypeError, ValueError) as exc:
             raise ConversionError(f"calibration data could not be converted to an array: {exc}") from exc
     if x.ndim == 0 or x.shape[0] == 0:
-        raise ConversionError(
-            f"calibration data must hold at least one sample of {n_in} features, got shape {tuple(x.shape)}")
+        raise ConversionError(f"calibration data must hold at least one sample{what}, got shape {tuple(x.shape)}")
+    return x
+
+
+def _as_calibration(calibration_images: Any, n_in: int, first: str) -> torch.Tensor:
+    x = _calibration_tensor(calibration_images, f" of {n_in} features")
     if x.ndim == 1:
         x = x.reshape(1, -1)
     per_sample = int(np.prod(x.shape[1:]))
@@ -747,38 +752,13 @@ def from_torch(model: nn.Module, calibration_images: Any, percentile: float = 10
     segments = [layers[p:q] for p, q in zip([0] + lin_pos[1:], bounds)]
     # the first segment also holds any modules before the first Linear
 
-    maxima = [0.0] * n_layers
-    positives: list[list[torch.Tensor]] = [[] for _ in range(n_layers)]
+    activations = _largest_activations(segments, x, int(batch_size), percentile,
+                                       lambda seg, a: _layer_activations(seg, a, dropout))
     with torch.no_grad():
-        for start in range(0, x.shape[0], int(batch_size)):
-            a = x[start:start + int(batch_size)]
-            for k, seg in enumerate(segments):
-                a = _layer_activations(seg, a, dropout)
-                pos_a = a[a > 0]
-                if pos_a.numel():
-                    maxima[k] = max(maxima[k], float(pos_a.max()))
-                    if percentile < 100.0:
-                        positives[k].append(pos_a)
         _check_forward_order(model, layers, x[: min(64, x.shape[0])])
-
-    scale, alpha = [], []
-    previous = 1.0
-    for k, lin in enumerate(linears):
-        w_max = max(0.0, float(lin.weight.detach().max()))
-        if percentile < 100.0 and positives[k]:
-            act = float(np.percentile(torch.cat(positives[k]).numpy().astype(np.float64), percentile))
-        else:
-            act = maxima[k]
-        lam = max(w_max, act)
-        if not lam > 0:
-            p = lin_pos[k]
-            raise DeadLayerError(
-                f"{_describe(p, layers[p][0], lin)}: no positive weight and no positive activation on "
-                "the calibration data; the normalisation factor would be 0")
-        applied = lam / previous
-        scale.append(applied)
-        alpha.append(alpha_scale / applied)
-        previous = applied
+    scale, alpha = _normalisation_factors(
+        [float(lin.weight.detach().max()) for lin in linears], activations, alpha_scale,
+        [_describe(p, layers[p][0], lin) for p, lin in zip(lin_pos, linears)])
     weights = tuple(lin.weight.detach().to("cpu").numpy().astype(np.float32, copy=True) for lin in linears)
     sizes = (linears[0].in_features,) + tuple(lin.out_features for lin in linears)
     return SpikingSpec(weights=weights, alpha=tuple(alpha), beta=beta, layer_sizes=sizes,
@@ -885,6 +865,55 @@ def _trace_layered(layers: list[tuple[str, nn.Module]], shape: tuple) -> tuple[l
     return positions, geometry, weights, spike_input
 
 
+
+def _largest_activations(segments: list, x: torch.Tensor, batch_size: int, percentile: float,
+                         apply: Callable[[list, torch.Tensor], torch.Tensor]) -> list[float]:
+    """The normalisation's activation statistic of each spiking layer over the calibration data.
+
+    ``segments[k]`` holds the modules from spiking layer k up to (excluding)
+    the next; ``apply(segment, a)`` runs one. The statistic is the largest
+    positive activation, or with ``percentile < 100`` that percentile of all
+    positive activations (Diehl et al. 2015; Rueckauer et al. 2017); 0 for a
+    layer with no positive activation.
+    """
+    maxima = [0.0] * len(segments)
+    positives: list[list[torch.Tensor]] = [[] for _ in segments]
+    with torch.no_grad():
+        for start in range(0, x.shape[0], batch_size):
+            a = x[start:start + batch_size]
+            for k, seg in enumerate(segments):
+                a = apply(seg, a)
+                pos_a = a[a > 0]
+                if pos_a.numel():
+                    maxima[k] = max(maxima[k], float(pos_a.max()))
+                    if percentile < 100.0:
+                        positives[k].append(pos_a)
+    return [float(np.percentile(torch.cat(positives[k]).numpy().astype(np.float64), percentile))
+            if percentile < 100.0 and positives[k] else maxima[k] for k in range(len(segments))]
+
+
+def _normalisation_factors(weight_maxima: Sequence[float], activations: Sequence[float], alpha_scale: float,
+                           names: Sequence[str]) -> tuple[list[float], list[float]]:
+    """Data-based normalisation: the applied factors and impulse factors of every spiking layer.
+
+    λ_l = max(largest positive weight, activation statistic) of layer l; the
+    factor applied to layer l is λ_l / λ_{l-1}'s applied factor (Diehl et al.
+    2015), and α_l = ``alpha_scale`` / applied_l. ``names[l]`` describes the
+    layer in the error raised when λ_l is 0.
+    """
+    scale, alpha = [], []
+    previous = 1.0
+    for w_max, act, name in zip(weight_maxima, activations, names):
+        lam = max(0.0, float(w_max), float(act))
+        if not lam > 0:
+            raise DeadLayerError(f"{name}: no positive weight and no positive activation on "
+                                 "the calibration data; the normalisation factor would be 0")
+        applied = lam / previous
+        scale.append(applied)
+        alpha.append(alpha_scale / applied)
+        previous = applied
+    return scale, alpha
+
 def _layered_input_shape(calibration: torch.Tensor, input_shape: Sequence[int] | None) -> tuple:
     """The per-sample shape the model's first layer receives (``input_shape``, or the data's)."""
     if input_shape is not None:
@@ -903,15 +932,7 @@ def _from_torch_layered(model: nn.Module, layers: list[tuple[str, nn.Module]], c
                         percentile: float, alpha_scale: float, beta: Sequence[float] | None, batch_size: int,
                         dropout: str, input_shape: Sequence[int] | None) -> SpikingSpec:
     """The conversion of a convolutional network (see :func:`from_torch`)."""
-    if isinstance(calibration_images, torch.Tensor):
-        x = calibration_images.detach().to("cpu")
-    else:
-        try:
-            x = torch.from_numpy(np.asarray(calibration_images))
-        except (TypeError, ValueError) as exc:
-            raise ConversionError(f"calibration data could not be converted to an array: {exc}") from exc
-    if x.ndim == 0 or x.shape[0] == 0:
-        raise ConversionError(f"calibration data must hold at least one sample, got shape {tuple(x.shape)}")
+    x = _calibration_tensor(calibration_images)
     shape = _layered_input_shape(x, input_shape)
     positions, geometry, weights, spike_input = _trace_layered(layers, shape)
     _check_relu_between(layers)
@@ -927,37 +948,13 @@ def _from_torch_layered(model: nn.Module, layers: list[tuple[str, nn.Module]], c
                          "(Conv2d, AvgPool2d and Linear)")
     bounds = positions[1:] + [len(layers)]
     segments = [layers[p:q] for p, q in zip([0] + positions[1:], bounds)]
-    maxima = [0.0] * n_layers
-    positives: list[list[torch.Tensor]] = [[] for _ in range(n_layers)]
+    activations = _largest_activations(segments, x, batch_size, percentile,
+                                       lambda seg, a: _apply_layers(seg, a, dropout))
     with torch.no_grad():
-        for start in range(0, x.shape[0], batch_size):
-            a = x[start:start + batch_size]
-            for k, seg in enumerate(segments):
-                a = _apply_layers(seg, a, dropout)
-                pos_a = a[a > 0]
-                if pos_a.numel():
-                    maxima[k] = max(maxima[k], float(pos_a.max()))
-                    if percentile < 100.0:
-                        positives[k].append(pos_a)
         _check_forward_order(model, layers, x[: min(64, x.shape[0])], reference=_apply_layers)
-    scale, alpha = [], []
-    previous = 1.0
-    for k, w in enumerate(weights):
-        w_max = max(0.0, float(w.max()))
-        if percentile < 100.0 and positives[k]:
-            act = float(np.percentile(torch.cat(positives[k]).numpy().astype(np.float64), percentile))
-        else:
-            act = maxima[k]
-        lam = max(w_max, act)
-        if not lam > 0:
-            p = positions[k]
-            raise DeadLayerError(
-                f"{_describe(p, layers[p][0], layers[p][1])}: no positive weight and no positive activation on "
-                "the calibration data; the normalisation factor would be 0")
-        applied = lam / previous
-        scale.append(applied)
-        alpha.append(alpha_scale / applied)
-        previous = applied
+    scale, alpha = _normalisation_factors(
+        [float(w.max()) for w in weights], activations, alpha_scale,
+        [_describe(p, layers[p][0], layers[p][1]) for p in positions])
     sizes = (int(np.prod(spike_input)),) + tuple(g.n_out for g in geometry)
     return SpikingSpec(weights=tuple(weights), alpha=tuple(alpha), beta=beta, layer_sizes=sizes,
                        scale=tuple(scale), percentile=percentile, alpha_scale=alpha_scale, layers=tuple(geometry))

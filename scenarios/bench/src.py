@@ -20,9 +20,10 @@ to scikit-learn's digits 0 and 1 upsampled to 28×28 (``"dataset": "digits"``).
 
 ``model="cnn"`` (``sleep-snn bench src --model cnn``) benchmarks the small CNN
 of the robustness study instead (:func:`scenarios.ann.cnn.make_cnn`, 16 and
-32 channels, no output ReLU): one epoch on the first 5000 Fashion-MNIST
-training images of all ten classes (squared error, lr 0.05, momentum 0.5,
-batch 100; seed 0 diverges there, use ``--seed 1``), then ``steps`` steps of SRC with the study's ``cnn-fashion``
+32 channels, no output ReLU) trained as the study trains it (all 60 000
+Fashion-MNIST training images, or the first ``n_train``; the study's epochs,
+learning rate and loss; default seed 1, the study's first trial, since seed 0
+diverges), then ``steps`` steps of SRC with the study's ``cnn-fashion``
 preset, torch backend (Brian2 supports fully-connected layers only).
 ``spikes_per_step`` then lists input, conv1, pool1, conv2, pool2, output.
 
@@ -125,10 +126,14 @@ def train_one_epoch(model, images: np.ndarray, labels: np.ndarray, seed: int = 0
     return acc
 
 
-def _train_cnn(data_dir: str | None, seed: int, n: int = 5000, log=print):
-    """The robustness study's CNN after one epoch on the first ``n`` Fashion-MNIST images (all classes)."""
-    from scenarios.ann.cnn import make_cnn
+def _train_cnn(data_dir: str | None, seed: int, n: int | None = None, log=print):
+    """The robustness study's CNN, trained as the study trains it, on the first ``n`` Fashion-MNIST images.
+
+    ``n=None`` uses all 60 000 training images, as the study does, so that the
+    benchmark sleeps the network whose spikes the study's sleep sees.
+    """
     from scenarios.ann.mlp import TrainConfig, Trainer
+    from scenarios.experiments.robustness import RobustnessConfig, make_model
 
     try:
         from spiking.data import load_dataset
@@ -142,8 +147,10 @@ def _train_cnn(data_dir: str | None, seed: int, n: int = 5000, log=print):
 
         ds = load_dataset("digits", "train", size=28)
         images, labels, dataset = ds.images[:n], ds.labels[:n].astype(np.int64), "digits"
-    model = make_cnn(channels=(16, 32), relu_output=False, seed=seed)
-    trainer = Trainer(model, TrainConfig(lr=0.05, momentum=0.5, epochs=1, batch_size=100, loss="mse", seed=seed))
+    cfg = RobustnessConfig(model="cnn", dataset="fashion")
+    model = make_model(cfg, images.shape[1:], 10, seed)
+    trainer = Trainer(model, TrainConfig(lr=cfg.lr, epochs=cfg.epochs, batch_size=cfg.batch_size, loss=cfg.loss,
+                                         seed=seed))
     loss = trainer.fit(images, labels, 10)[-1]
     if not np.isfinite(loss):
         raise ValueError(f"bench_src: the CNN's training diverged for seed={seed} (loss {loss}); use another --seed "
@@ -152,8 +159,9 @@ def _train_cnn(data_dir: str | None, seed: int, n: int = 5000, log=print):
 
 
 def bench_src(backend: str = "torch", device: str = "cpu", steps: int = 2000, data_dir: str | None = None,
-              seed: int = 0, brian2_backend: str = "cpp_standalone", build_dir: str | None = None,
-              threads: int = 1, dtype: str = "float32", log=None, warn=print, model: str = "mlp") -> dict:
+              seed: int | None = None, brian2_backend: str = "cpp_standalone", build_dir: str | None = None,
+              threads: int = 1, dtype: str = "float32", log=None, warn=print, model: str = "mlp",
+              n_train: int | None = None) -> dict:
     """Train the SRC MLP on the first Fashion-MNIST task and time ``steps`` steps of SRC.
 
     Parameters
@@ -166,8 +174,9 @@ def bench_src(backend: str = "torch", device: str = "cpu", steps: int = 2000, da
         SRC steps (>= 1).
     data_dir : str, optional
         Directory of the Fashion-MNIST IDX files.
-    seed : int
-        Seed of training and of the sleep input.
+    seed : int, optional
+        Seed of training and of the sleep input; default 0 for the MLP and 1
+        for the CNN (the robustness study's first trial; seed 0 diverges).
     brian2_backend : {"cpp_standalone", "numpy", "cython"}
         Brian2 backend when ``backend="brian2"``.
     build_dir : str, optional
@@ -182,6 +191,8 @@ def bench_src(backend: str = "torch", device: str = "cpu", steps: int = 2000, da
         Receives the notice when the digits fallback is used.
     model : {"mlp", "cnn"}
         The SRC MLP on the first task (default) or the robustness study's CNN.
+    n_train : int, optional
+        CNN only: train on the first ``n_train`` images (default: all).
 
     Returns
     -------
@@ -203,12 +214,16 @@ def bench_src(backend: str = "torch", device: str = "cpu", steps: int = 2000, da
 
     if model not in ("mlp", "cnn"):
         raise ValueError(f"model={model!r}: must be 'mlp' or 'cnn'")
+    if seed is None:
+        seed = 1 if model == "cnn" else 0
+    if n_train is not None and model != "cnn":
+        raise ValueError(f"n_train={n_train!r}: only the CNN benchmark takes a training size")
     torch.set_num_threads(max(1, threads))
     t0 = time.perf_counter()
     if model == "cnn":
         from scenarios.experiments.robustness import CNN_SRC_PRESET, src_preset
 
-        net, images, acc, dataset = _train_cnn(data_dir, seed, log=warn)
+        net, images, acc, dataset = _train_cnn(data_dir, seed, n=n_train, log=warn)
         params = src_preset(CNN_SRC_PRESET, steps=steps)
         what = "all classes, the robustness study's CNN"
     else:

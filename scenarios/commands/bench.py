@@ -92,7 +92,8 @@ def bench_src_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=2000, help="SRC steps (default 2000)")
     parser.add_argument("--json", action="store_true", help="print only the JSON result line")
     parser.add_argument("--data-dir", default=None, help="directory of the Fashion-MNIST IDX files")
-    parser.add_argument("--seed", type=int, default=0, help="seed of training and of the sleep input")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of training and of the sleep input (default 0; 1 with --model cnn)")
     parser.add_argument("--brian2-backend", default="cpp_standalone",
                         choices=("cpp_standalone", "numpy", "cython"))
     parser.add_argument("--build-dir", default=None, help="Brian2 standalone project directory (kept)")
@@ -100,15 +101,19 @@ def bench_src_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     parser.add_argument("--model", choices=("mlp", "cnn"), default="mlp",
                         help="the SRC MLP on the first task (default) or the robustness study's CNN")
+    parser.add_argument("--n-train", type=int, default=None,
+                        help="--model cnn: train on the first N images (default: all, as the study)")
     args = parser.parse_args(argv)
     if args.steps < 1:
         parser.error("--steps must be >= 1")
+    if args.n_train is not None and (args.model != "cnn" or args.n_train < 1):
+        parser.error(f"--n-train {args.n_train}: needs --model cnn and a value >= 1")
     if args.model == "cnn" and args.backend == "brian2":
         parser.error("--model cnn: the Brian2 backend supports fully-connected layers only; use --backend torch")
     out = bench_src(backend=args.backend, device=args.device, steps=args.steps, data_dir=args.data_dir,
                     seed=args.seed, brian2_backend=args.brian2_backend, build_dir=args.build_dir,
                     threads=args.threads, dtype=args.dtype, log=None if args.json else _print_flush,
-                    warn=_print_flush, model=args.model)
+                    warn=_print_flush, model=args.model, n_train=args.n_train)
     print(json.dumps(out))
     return 0
 
