@@ -75,6 +75,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
@@ -95,6 +96,8 @@ __all__ = [
     "gate",
     "input_raster",
     "mean_image",
+    "check_intensities",
+    "IntensityWarning",
     "simulate",
     "sleep",
 ]
@@ -279,6 +282,60 @@ def mean_image(images_or_mean: Any, n_in: int) -> tuple[np.ndarray, Any]:
     return mean, calib
 
 
+class IntensityWarning(UserWarning):
+    """Input intensities outside [0, 1]: the sleep input rates scale with them."""
+
+
+def check_intensities(mean: np.ndarray, params: SRCParams, images: Any = None) -> None:
+    """Check that the sleep input is made of intensities in [0, 1].
+
+    The input neuron of pixel ``i`` spikes in each step with probability
+    ``params.input_probability_factor * mean[i]``, so intensities are rates
+    relative to ``max_rate``, and the authors' images lie in [0, 1].
+
+    Parameters
+    ----------
+    mean : numpy.ndarray
+        The mean image (the sleep input).
+    params : SRCParams
+        Gives the spike probability per unit intensity.
+    images : array_like, optional
+        The images the mean was taken of.
+
+    Raises
+    ------
+    ValueError
+        A pixel's spike probability ``factor * mean`` exceeds 1 (the input
+        saturates, so the rate no longer follows the image; typically images
+        scaled to 0-255), or the mean image is negative somewhere.
+
+    Warns
+    -----
+    IntensityWarning
+        Intensities above 1 that do not saturate the input, or negative
+        pixels in single images (the mean used as input is still >= 0).
+    """
+    factor = params.input_probability_factor
+    top = float(np.max(mean)) if mean.size else 0.0
+    if float(np.min(mean, initial=0.0)) < 0:
+        raise ValueError(f"the mean image has negative intensities (min {float(np.min(mean)):.3g}); input "
+                         "intensities are rates and must lie in [0, 1]: scale the images to [0, 1]")
+    if top * factor > 1:
+        raise ValueError(f"input intensities up to {top:.3g} give spike probabilities up to {top * factor:.3g} "
+                         f"per step (max_rate={params.max_rate:g} Hz, dt={params.dt:g} ms), so the input "
+                         "saturates and no longer follows the image; intensities must lie in [0, 1] "
+                         "(images scaled to 0-255? divide them by 255)")
+    if top > 1:
+        warnings.warn(f"input intensities up to {top:.3g} exceed 1: the sleep input rates scale with them "
+                      f"(up to {top:g} x max_rate); scale the images to [0, 1]", IntensityWarning, stacklevel=3)
+    if images is not None:
+        low = float(np.min(np.asarray(images), initial=0.0))
+        if low < 0:
+            warnings.warn(f"some image pixels are negative (min {low:.3g}); the sleep input uses the mean image, "
+                          "whose intensities should lie in [0, 1]: were the images standardised?",
+                          IntensityWarning, stacklevel=3)
+
+
 def _raster_chunks(mean: np.ndarray, params: SRCParams, steps: int,
                    rng: np.random.Generator, chunk: int = RASTER_CHUNK) -> Iterator[np.ndarray]:
     """Yield the Poisson input raster as bool chunks of shape ``(<= chunk, n_in)``."""
@@ -338,7 +395,8 @@ def input_raster(images_or_mean: Any, params: SRCParams, steps: int | None = Non
     arr = np.asarray(images_or_mean)
     if n_in is None:
         n_in = arr.size if arr.ndim == 1 else int(np.prod(arr.shape[1:]))
-    mean, _ = mean_image(arr, n_in)
+    mean, calib = mean_image(arr, n_in)
+    check_intensities(mean, params, calib)
     steps = params.steps if steps is None else int(steps)
     rng = np.random.default_rng(seed)
     return np.concatenate(list(_raster_chunks(mean, params, steps, rng)), axis=0)
@@ -472,7 +530,8 @@ def sleep(model: nn.Module | SpikingSpec, images_or_mean: Any, params: SRCParams
         if backend == "brian2" and spec.layers is not None:
             raise ValueError(BRIAN2_FULLY_CONNECTED_ONLY)
         torch_model = None
-        mean, _ = mean_image(images_or_mean, spec.layer_sizes[0])
+        mean, images = mean_image(images_or_mean, spec.layer_sizes[0])
+        check_intensities(mean, params, images)
         spec = _with_beta(spec, params.beta_for(spec.n_layers))
     elif is_convolutional(model):
         if backend == "brian2":
@@ -492,6 +551,7 @@ def sleep(model: nn.Module | SpikingSpec, images_or_mean: Any, params: SRCParams
 
         n_in = linear_layers(model)[0].in_features
         mean, calib = mean_image(images_or_mean, n_in)
+        check_intensities(mean, params, calib)
         if calibration_images is not None:
             calib = calibration_images
         if calib is None:

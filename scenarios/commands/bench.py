@@ -14,6 +14,8 @@ import json
 import sys
 import time
 
+from scenarios.commands.common import positive_int
+
 __all__ = ["SUBCOMMANDS", "main"]
 
 
@@ -33,11 +35,16 @@ def bench_ei_main(argv=None) -> int:
     parser.add_argument("--sleep-ratio", type=float, default=0.1,
                         help="sleep budget for trigger/schedule modes (0.1)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--build-dir", default=None)
+    parser.add_argument("--build-dir", default=None,
+                        help="standalone build directory (kept); default: the shared build cache")
+    parser.add_argument("--compile-mode", default=None, choices=("portable", "native"),
+                        help="compiler flags (default: $SLEEP_SNN_COMPILE_MODE or portable)")
+    parser.add_argument("--repeat", type=positive_int, default=1,
+                        help="runs of the same program; the run time is their median (default 1)")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args(argv)
     res = bench_ei(args.sim_seconds, args.backend, args.sleep_mode, args.sleep_ratio, args.seed,
-                   args.build_dir)
+                   args.build_dir, compile_mode=args.compile_mode, repeat=args.repeat)
     if args.json:
         print(json.dumps(res))
     else:

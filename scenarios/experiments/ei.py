@@ -39,6 +39,7 @@ class Schedule:
     n_test: int
     dataset: str
     size: int
+    files: tuple = ()           # the data files read (path, bytes, sha256), see spiking.data.file_record
 
     @property
     def readout_train(self) -> slice:
@@ -65,8 +66,9 @@ def load_schedule(dataset: str, n_train: int, n_test: int, *, size: int = 15,
         raise ValueError(f"n_readout_train={n_readout_train} must lie in [1, n_train={n_train}]")
     images = np.concatenate([train.flat(), train.flat()[:n_ro], test.flat()]).astype(float)
     labels = np.concatenate([train.labels, train.labels[:n_ro], test.labels])
+    files = tuple({f["path"]: f for f in train.files + test.files}.values())
     return Schedule(images=images, labels=labels, n_train=n_train, n_readout_train=n_ro,
-                    n_test=n_test, dataset=dataset, size=size)
+                    n_test=n_test, dataset=dataset, size=size, files=files)
 
 
 def readout_from_output(out, schedule: Schedule, method: str = "logreg", seed: int = 0):
@@ -126,6 +128,7 @@ def summarise_run(out, schedule: Schedule, params, sleep, readout, *, seed: int,
         "n_train": schedule.n_train, "n_readout_train": schedule.n_readout_train,
         "n_test": schedule.n_test,
         "seed": seed, "backend": out.backend,
+        "data_files": list(schedule.files), "build": out.build,
         "accuracy": readout.accuracy,
         "readout": {"method": readout.method, "train_accuracy": readout.details.get("train_accuracy"),
                     "confusion": readout.confusion, "classes": readout.classes},
@@ -163,7 +166,7 @@ def summarise_run(out, schedule: Schedule, params, sleep, readout, *, seed: int,
 
 def run_ei(params, sleep, schedule: Schedule, *, backend: str = "cpp_standalone", directory=None,
            seed: int = 0, readout: str = "logreg", extra: dict | None = None,
-           log=print) -> tuple[dict, dict]:
+           log=print, compile_mode: str | None = None) -> tuple[dict, dict]:
     """One E/I run: train (with sleep as ``sleep`` allows), read out, summarise.
 
     Parameters
@@ -177,7 +180,8 @@ def run_ei(params, sleep, schedule: Schedule, *, backend: str = "cpp_standalone"
     backend : str
         Brian2 device or code generation target (``cpp_standalone``, ``numpy``, ...).
     directory : path-like, optional
-        Run directory; a standalone backend builds in ``directory/build``.
+        Build directory of a standalone backend, kept; by default the network
+        is compiled once into the shared build cache (:mod:`spiking.buildcache`).
     seed : int
         Network and noise seed, also the seed of the read-out.
     readout : str
@@ -186,6 +190,8 @@ def run_ei(params, sleep, schedule: Schedule, *, backend: str = "cpp_standalone"
         More metadata (e.g. ``command``), stored after ``pixel_baseline_accuracy``.
     log : callable
         Receives the progress line.
+    compile_mode : str, optional
+        Compiler flags of a standalone build (:func:`spiking.backend.resolve_compile_mode`).
 
     Returns
     -------
@@ -202,9 +208,9 @@ def run_ei(params, sleep, schedule: Schedule, *, backend: str = "cpp_standalone"
     log(f"[ei] {schedule.dataset}: {schedule.n_train} training images, {schedule.n_readout_train} + "
         f"{schedule.n_test} read-out images; backend {backend}; sleep {sleep.mode}, "
         f"ratio {sleep.sleep_ratio}")
-    build = Path(directory) / "build" if directory is not None and is_standalone(backend) else None
+    build = Path(directory) if directory is not None and is_standalone(backend) else None
     with EISimulation(params, sleep, schedule.images, schedule.n_train, backend=backend,
-                      directory=build, seed=seed) as sim:
+                      directory=build, seed=seed, compile_mode=compile_mode) as sim:
         out = sim.run(seed=seed)
     result = readout_from_output(out, schedule, readout, seed=seed)
     pixels = pixel_baseline(schedule, readout, seed=seed)

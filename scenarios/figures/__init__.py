@@ -12,8 +12,9 @@ shared style and generic plots in :mod:`~scenarios.figures.style`.
 from __future__ import annotations
 
 import importlib
-import json
 from pathlib import Path
+
+from scenarios.runs.results import ResultFileError, load_result
 
 __all__ = ["KINDS", "result_kind", "plot_result"]
 
@@ -46,18 +47,17 @@ def result_kind(directory) -> str:
 
     Raises
     ------
-    FileNotFoundError
-        When ``directory`` holds neither ``result.json`` nor ``summary.csv``.
+    scenarios.runs.results.ResultFileError
+        When ``directory`` holds neither ``result.json`` nor ``summary.csv``, or
+        when ``result.json`` cannot be read (the message names the file).
     """
     directory = Path(directory)
     result = directory / "result.json"
     if (directory / "summary.csv").exists() and not result.exists():
         return "scan"
     if not result.exists():
-        raise FileNotFoundError(
-            f"{directory} holds neither result.json nor summary.csv: nothing to plot"
-        )
-    meta = json.loads(result.read_text())
+        raise ResultFileError(f"{directory} holds neither result.json nor summary.csv: nothing to plot")
+    meta = load_result(result)
     return meta.get("kind") or meta.get("scenario") or ""
 
 
@@ -83,15 +83,15 @@ def plot_result(directory, out_dir=None) -> list[Path]:
 
     Raises
     ------
-    FileNotFoundError
-        When ``directory`` holds neither ``result.json`` nor ``summary.csv``.
-    ValueError
-        When the result's kind has no figures module.
+    scenarios.runs.results.ResultFileError
+        When ``directory`` holds neither ``result.json`` nor ``summary.csv``,
+        when ``result.json`` cannot be read, or when the result's kind has no
+        figures module (the message names the file).
     """
     directory = Path(directory)
     kind = result_kind(directory)
     if kind not in KINDS or (kind == "scan" and (directory / "result.json").exists()):
-        raise ValueError(f"{directory / 'result.json'}: unknown result kind {kind!r}")
+        raise ResultFileError(f"{directory / 'result.json'}: unknown result kind {kind!r}")
     files = importlib.import_module(f"scenarios.figures.{kind}").plot(directory, out_dir)
     return list(files or [])
 

@@ -243,8 +243,10 @@ def merge_results(result_dirs: Sequence, summarize: Callable[[dict], dict], free
 
 
 def package_versions() -> dict:
-    """Versions of Python and of the packages that shape the results, and the platform."""
-    out = {"python": platform.python_version(), "platform": platform.platform()}
+    """Versions of Python and of the packages that shape the results, the platform and the CPU."""
+    from spiking.processes import cpu_model
+
+    out = {"python": platform.python_version(), "platform": platform.platform(), "cpu": cpu_model()}
     for name in ("sleep-snn", "brian2", "numpy", "scipy", "scikit-learn", "torch", "dask",
                  "distributed", "matplotlib"):
         try:
