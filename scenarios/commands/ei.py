@@ -5,7 +5,8 @@ Runs :func:`scenarios.experiments.ei.run_ei` on the images of
 :func:`scenarios.experiments.ei.load_schedule`; writes ``DIR/result.json``,
 ``DIR/arrays.npz`` and the figures of :mod:`scenarios.figures.ei` in ``DIR``.
 Every option, the data and ``DIR`` are checked before anything is simulated or
-compiled; the result is saved before the figures are drawn. A
+compiled; the simulation's arrays are saved (``DIR/simulation.npz``) before the
+read-out, and the result before the figures are drawn. A
 ``cpp_standalone`` network is compiled once into the shared build cache
 (``sleep-snn clean`` empties it).
 """
@@ -48,7 +49,7 @@ def main(argv=None) -> int:
     meta, arrays = run_ei(params, sleep, schedule, backend=args.backend, seed=args.seed,
                           readout=args.readout, compile_mode=args.compile_mode,
                           extra={"command": "sleep-snn " + " ".join(["ei"] + argv)},
-                          log=lambda s: print(s, flush=True))
+                          log=lambda s: print(s, flush=True), save_simulation=out_dir)
     save_result(out_dir, meta, arrays)
     figs = plot(out_dir)
     rates, slept = meta["mean_rate_hz"]["readout"], meta["sleep"]

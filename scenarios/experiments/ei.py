@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Schedule", "load_schedule", "readout_from_output", "pixel_baseline", "training_sleep_ratio",
+__all__ = ["Schedule", "load_schedule", "SIMULATION_NPZ", "simulation_arrays", "readout_from_output", "pixel_baseline", "training_sleep_ratio",
            "summarise_run", "run_ei"]
 
 
@@ -69,6 +69,20 @@ def load_schedule(dataset: str, n_train: int, n_test: int, *, size: int = 15,
     files = tuple({f["path"]: f for f in train.files + test.files}.values())
     return Schedule(images=images, labels=labels, n_train=n_train, n_readout_train=n_ro,
                     n_test=n_test, dataset=dataset, size=size, files=files)
+
+
+#: File name of the arrays :func:`run_ei` saves before its read-out.
+SIMULATION_NPZ = "simulation.npz"
+
+
+def simulation_arrays(out, schedule: Schedule) -> dict:
+    """The arrays of a finished simulation that no read-out has touched (counts, labels, weights)."""
+    arrays = {"counts_exc": out.counts_exc, "counts_inh": out.counts_inh, "labels": schedule.labels,
+              "sleep_counts_exc": out.sleep_counts_exc, "sleep_counts_inh": out.sleep_counts_inh,
+              "weights_t": out.weights_t}
+    for k, v in out.final_weights.items():
+        arrays[f"w_{k}"] = v
+    return arrays
 
 
 def readout_from_output(out, schedule: Schedule, method: str = "logreg", seed: int = 0):
@@ -166,7 +180,7 @@ def summarise_run(out, schedule: Schedule, params, sleep, readout, *, seed: int,
 
 def run_ei(params, sleep, schedule: Schedule, *, backend: str = "cpp_standalone", directory=None,
            seed: int = 0, readout: str = "logreg", extra: dict | None = None,
-           log=print, compile_mode: str | None = None) -> tuple[dict, dict]:
+           log=print, compile_mode: str | None = None, save_simulation=None) -> tuple[dict, dict]:
     """One E/I run: train (with sleep as ``sleep`` allows), read out, summarise.
 
     Parameters
@@ -192,6 +206,11 @@ def run_ei(params, sleep, schedule: Schedule, *, backend: str = "cpp_standalone"
         Receives the progress line.
     compile_mode : str, optional
         Compiler flags of a standalone build (:func:`spiking.backend.resolve_compile_mode`).
+    save_simulation : path-like, optional
+        A directory: the simulation's arrays (spike counts, labels, weights)
+        are written there as ``simulation.npz`` as soon as the simulation
+        ends, before the read-out, so that a failing read-out loses no
+        simulation (:func:`simulation_arrays`).
 
     Returns
     -------
@@ -212,7 +231,17 @@ def run_ei(params, sleep, schedule: Schedule, *, backend: str = "cpp_standalone"
     with EISimulation(params, sleep, schedule.images, schedule.n_train, backend=backend,
                       directory=build, seed=seed, compile_mode=compile_mode) as sim:
         out = sim.run(seed=seed)
-    result = readout_from_output(out, schedule, readout, seed=seed)
+    saved = None
+    if save_simulation is not None:
+        from scenarios.runs.results import write_npz
+
+        saved = write_npz(Path(save_simulation) / SIMULATION_NPZ, simulation_arrays(out, schedule))
+    try:
+        result = readout_from_output(out, schedule, readout, seed=seed)
+    except Exception as exc:
+        if saved is not None:  # the simulation is kept; say where
+            exc.add_note(f"the simulation's spike counts and weights are saved in {saved}")
+        raise
     pixels = pixel_baseline(schedule, readout, seed=seed)
     meta, arrays = summarise_run(out, schedule, params, sleep, result, seed=seed,
                                  extra={"pixel_baseline_accuracy": pixels.accuracy, **(extra or {}),
