@@ -165,7 +165,7 @@ def plot_comparison(result_dirs: Sequence, labels_: Sequence[str] | None = None,
 
     results = [load_result(d) for d in result_dirs]
     if labels_ is None:
-        labels_ = [f"{r['config'].get('model', 'mlp').upper()}, {r['trials'][0]['src']['preset']}\n({r['config']['loss']})"
+        labels_ = [f"{r['config'].get('model', 'mlp').upper()}\n{r['trials'][0]['src']['preset']}\n({r['config']['loss']})"
                    if r["trials"][0].get("src") else r["config"].get("model", "mlp").upper() for r in results]
     out = Path(out_dir if out_dir is not None else Path(result_dirs[0]))
     out.mkdir(parents=True, exist_ok=True)
