@@ -32,7 +32,7 @@ sleeping_ctrl : 1 (linked)               # the controller's flag
 plastic_ctrl : 1 (linked)                # the controller's flag
 image_done : 1 (linked)                  # 1 on the step after a recorded image ended (controller)
 image_start : 1 (linked)                 # 1 on the first step of every image (controller)
-reset_state : 1 (linked)                 # 1 on the first step of a probe block (controller)
+reset_state : 1 (linked)                 # 1 on the first step of a presentation that starts from rest
 sticky : 1 (linked)                      # 1: a neuron that spikes asleep keeps spiking every step (controller)
 sigma : volt (linked)                    # sleep noise per time step (controller)
 """
@@ -74,8 +74,8 @@ ge = ge * (1 - reset_state)
 gi = gi * (1 - reset_state)
 lastspike = lastspike + reset_state * (-1e4 * second - lastspike)
 """
-#: (the last lines: a probe block starts from rest, as a separate frozen run
-#: would; the count of an image that is not recorded is cleared at the next
+#: (the last lines: a presentation flagged ``reset`` starts from rest, as a
+#: separate frozen run would; the count of an image that is not recorded is cleared at the next
 #: image start, recorded images are cleared by IMAGE_END_RESET)
 #: Gaussian membrane kick while sleeping, once per time step.
 NEURON_NOISE = "v += sleep_noise(sleeping, sigma)"
@@ -244,7 +244,7 @@ in_training : 1                          # 1 while the current presentation is a
 stim_on : 1                              # 1 while an image is presented
 image_done : 1                           # 1 on the step after a recorded image ended
 image_start : 1                          # 1 on the first step of every image
-reset_state : 1                          # 1 on the first step of a probe block that follows training
+reset_state : 1                          # 1 on the first step of a presentation that starts from rest
 sleep_steps : integer                    # time steps slept so far
 episode_steps : integer                  # time steps slept in the current episode
 n_episodes : integer                     # sleep episodes started
@@ -306,7 +306,7 @@ wake_t = wake_steps * dt
 boundary = awake_now * int(wake_steps % steps_per_image == 0)
 image_done = boundary * int(rec_flag((wake_steps - 0.5) * dt) > 0.5)
 image_start = boundary
-reset_state = boundary * int(train_flag(wake_t) < 0.5) * int(in_training > 0.5)
+reset_state = boundary * int(reset_flag(wake_t) > 0.5)
 stim_t = image_of(wake_t) * t_image
 stim_key = key_of(wake_t)
 stim_on = int(wake_steps % steps_per_image < steps_present)

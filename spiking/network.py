@@ -99,6 +99,12 @@ class ImageSchedule:
     keys : ndarray of int, shape (n_presentations,)
         Key of each presentation's input noise (0 .. 2**53-1): the same
         image with the same key (and run seed) gets the same input spikes.
+    reset : ndarray of bool, shape (n_presentations,), optional
+        Presentations that start from rest (membranes at ``v_rest``, no
+        threshold adaptation, no synaptic current, not refractory). Default:
+        the first presentation of every probe block that follows training.
+        A probe presentation that starts from rest gives features that depend
+        only on the weights, the image and its key.
     """
 
     images: np.ndarray
@@ -106,6 +112,7 @@ class ImageSchedule:
     train: np.ndarray
     record: np.ndarray
     keys: np.ndarray
+    reset: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         images = np.asarray(self.images, dtype=float)
@@ -119,7 +126,13 @@ class ImageSchedule:
             raise ParameterError(
                 f"ImageSchedule.order must hold integer rows of images in [0, {images.shape[0] - 1}]")
         arrays = {"order": order.astype(np.int64)}
-        for name in ("train", "record", "keys"):
+        if self.reset is None:
+            train = np.asarray(self.train, dtype=bool)
+            if train.shape == order.shape:
+                object.__setattr__(self, "reset", np.r_[False, train[:-1] & ~train[1:]])
+            else:
+                object.__setattr__(self, "reset", np.zeros(order.shape, bool))
+        for name in ("train", "record", "keys", "reset"):
             a = np.asarray(getattr(self, name))
             if a.shape != order.shape:
                 raise ParameterError(f"ImageSchedule.{name} has shape {a.shape}; it must match order {order.shape}")
@@ -132,6 +145,7 @@ class ImageSchedule:
         object.__setattr__(self, "train", arrays["train"].astype(bool))
         object.__setattr__(self, "record", arrays["record"].astype(bool))
         object.__setattr__(self, "keys", keys.astype(np.int64))
+        object.__setattr__(self, "reset", arrays["reset"].astype(bool))
 
     @classmethod
     def blocks(cls, images: np.ndarray, n_train: int) -> "ImageSchedule":
@@ -312,12 +326,13 @@ def _schedule_arrays(schedule: ImageSchedule, params: EINetworkParams) -> dict:
         "train_flag": schedule.train.astype(float),
         "rec_flag": schedule.record.astype(float),
         "key_of": schedule.keys.astype(float),
+        "reset_flag": schedule.reset.astype(float),
     }
 
 
 def build_network(params: EINetworkParams, sleep: SleepParams, images, n_train: int | None = None,
-                  *, raster_exc: int = 40, raster_inh: int = 10, record_interval=100 * ms,
-                  seed: int = 0) -> Network:
+                  *, raster_exc: int = 40, raster_inh: int = 10, raster_inp: int = 0,
+                  record_interval=100 * ms, seed: int = 0) -> Network:
     """Build the E/I network for one image schedule.
 
     Parameters
@@ -331,9 +346,9 @@ def build_network(params: EINetworkParams, sleep: SleepParams, images, n_train: 
         off) to record read-out features (:meth:`ImageSchedule.blocks`).
     n_train : int, optional
         Size of the training block when ``images`` is an array.
-    raster_exc, raster_inh : int
-        Number of excitatory / inhibitory neurons whose spikes are recorded
-        for rasters (0 = none).
+    raster_exc, raster_inh, raster_inp : int
+        Number of excitatory / inhibitory / input neurons whose spikes are
+        recorded for rasters (0 = none).
     record_interval : second
         Sampling interval of the total-weight traces (multiple of ``check_interval``).
     seed : int
@@ -388,12 +403,16 @@ def build_network(params: EINetworkParams, sleep: SleepParams, images, n_train: 
     ctrl.namespace.update({"steps_per_image": spi, "steps_present": params.steps_present,
                            "t_image": t_image, "stop_when": stop_when,
                            "image_of": timed["image_of"], "train_flag": timed["train_flag"],
-                           "rec_flag": timed["rec_flag"], "key_of": timed["key_of"]})
+                           "rec_flag": timed["rec_flag"], "key_of": timed["key_of"],
+                           "reset_flag": timed["reset_flag"]})
 
+    inp_events = {"raster": f"abs(lastspike - t) < 0.5 * dt and i < {int(raster_inp)}"} if raster_inp else {}
     inp = NeuronGroup(params.n_input, eq.INPUT_EQS, threshold=eq.INPUT_THRESHOLD,
-                      reset=eq.INPUT_RESET, refractory=0 * ms,
+                      reset=eq.INPUT_RESET, refractory=0 * ms, events=inp_events,
                       namespace={"stimulus": timed["stimulus"], "input_threshold": input_threshold},
                       name="inp")
+    if raster_inp:
+        inp.set_event_schedule("raster", when="after_thresholds")
     link_to_controller(inp, ctrl, ("sleeping", "stim_on", "stim_t", "stim_key", "image_start", "input_seed"))
     inp.run_regularly(eq.INPUT_INTEGRATE, when="groups", order=10, name="inp_integrate")
 
@@ -453,6 +472,8 @@ def build_network(params: EINetworkParams, sleep: SleepParams, images, n_train: 
         objects.append(EventMonitor(exc, "raster", name="raster_exc"))
     if raster_inh:
         objects.append(EventMonitor(inh, "raster", name="raster_inh"))
+    if raster_inp:
+        objects.append(EventMonitor(inp, "raster", name="raster_inp"))
 
     net = Network(*objects, name="ei_network")
     _set_runtime_values(net, params, sleep, schedule, seed)
@@ -546,7 +567,8 @@ class RunOutput:
     W0 : float
         Total weight of the controlled pathways at the start.
     raster : dict
-        ``'exc_t', 'exc_i', 'inh_t', 'inh_i'`` spike times (s) and indices.
+        ``'exc_t', 'exc_i', 'inh_t', 'inh_i'`` (and ``'inp_t', 'inp_i'``)
+        spike times (s) and indices of the first neurons of each population.
     sim_time : float
         Simulated time (s).
     run_seconds, compile_seconds : float
@@ -660,7 +682,7 @@ class EISimulation:
     def __init__(self, params: EINetworkParams, sleep: SleepParams, images, n_train: int | None = None,
                  *, backend: str = DEFAULT_BACKEND, directory=None,
                  progress: bool = True, raster_exc: int = 40, raster_inh: int = 10,
-                 record_interval=100 * ms, seed: int = 0):
+                 raster_inp: int = 0, record_interval=100 * ms, seed: int = 0):
         self.backend = check_backend(backend)
         self.params = params
         self.sleep = sleep
@@ -669,7 +691,7 @@ class EISimulation:
         self.n_train = self.schedule.n_train
         self.progress = progress
         self.directory = directory
-        self._build_kw = dict(raster_exc=raster_exc, raster_inh=raster_inh,
+        self._build_kw = dict(raster_exc=raster_exc, raster_inh=raster_inh, raster_inp=raster_inp,
                               record_interval=record_interval)
         self._active = False
         self.net = None
@@ -835,7 +857,7 @@ class EISimulation:
                 ep.update(end=None, end_wake=None, W_end=None, reason=["unfinished"])
             episodes.append(ep)
         raster = {}
-        for pop in ("exc", "inh"):
+        for pop in ("exc", "inh", "inp"):
             name = f"raster_{pop}"
             if name in net:
                 raster[f"{pop}_t"] = np.asarray(net[name].t / second)

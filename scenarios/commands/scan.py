@@ -15,7 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from scenarios.commands.common import add_network_args, apply_quick, params_from_args
+from scenarios.commands.common import (add_network_args, add_protocol_args, apply_protocol_sizes, apply_quick,
+                                       params_from_args, protocol_from_args)
 
 __all__ = ["parse_param", "build_parser", "main"]
 
@@ -55,7 +56,35 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default="results/scan")
     parser.add_argument("--no-figures", action="store_true")
     parser.add_argument("--quick", action="store_true", help="tiny scan for smoke tests (digits)")
+    add_protocol_args(parser)
+    add_quirk_axis_args(parser)
     return parser
+
+
+def add_quirk_axis_args(parser: argparse.ArgumentParser) -> None:
+    """``--quirk-sets`` / ``--ablation``: quirk sets as a grid axis of a protocol scan."""
+    g = parser.add_argument_group("quirk sets as a grid axis (with --protocol)")
+    g.add_argument("--quirk-sets", nargs="+", default=None, metavar="SPEC",
+                   help="grid axis 'quirks': none, reference, a+b (names or letters), reference-a (all but a)")
+    g.add_argument("--ablation", choices=("alone", "all_but_one", "both"), default=None,
+                   help="the quirk sets of an ablation: none, reference, each quirk alone and/or all but one")
+
+
+def quirk_axis(args) -> list[str] | None:
+    """The ``quirks`` grid axis the options ask for (validated specs), or None."""
+    from scenarios.commands.common import UserError
+    from scenarios.experiments.protocol import ProtocolError, ablation_sets, quirk_label, quirk_set
+
+    specs = list(args.quirk_sets or [])
+    if args.ablation:
+        specs += ablation_sets(args.ablation)
+    if not specs:
+        return None
+    try:
+        labels = [quirk_label(quirk_set(s)) for s in specs]
+    except ProtocolError as exc:
+        raise UserError(f"--quirk-sets: {exc}") from exc
+    return list(dict.fromkeys(labels))
 
 
 def _fix_ratio_args(argv: list[str]) -> list[str]:
@@ -87,17 +116,28 @@ def main(argv=None) -> int:
         apply_quick(args, argv)
         if "--n-train" not in argv:
             args.n_train, args.n_test = 60, 40
+    protocol = protocol_from_args(args)
+    quirks = quirk_axis(args)
+    if quirks is not None and protocol is None:
+        from scenarios.commands.common import UserError
+
+        raise UserError("--quirk-sets/--ablation: a quirk axis needs --protocol (project or reference)")
+    if protocol is not None:
+        apply_protocol_sizes(args, argv)
+        protocol = protocol_from_args(args)
     ratios = args.ratios if args.ratios is not None else [0.0, 0.1, 0.2, 0.3]
     for r in ratios:
         if not 0 <= r < 1:
             raise ValueError(f"--sleep-ratio {r}: must lie in [0, 1)")
     extra = dict(parse_param(p) for p in args.param)
+    if quirks is not None:
+        extra["quirks"] = quirks
     params, sleep = params_from_args(args)
     config = build_config(params=params, sleep=sleep, dataset=args.dataset, n_train=args.n_train,
                           n_test=args.n_test, size=args.size, data_seed=args.data_seed,
                           n_readout_train=args.n_readout_train, data_dir=args.data_dir, backend=args.backend,
                           readout=args.readout, out=args.out, seeds=args.seeds,
-                          command="sleep-snn " + " ".join(["scan"] + argv))
+                          command="sleep-snn " + " ".join(["scan"] + argv), protocol=protocol)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     points = grid_points(ratios, args.seeds, extra, frozen_baseline=not args.no_frozen_baseline)
