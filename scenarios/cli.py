@@ -21,6 +21,10 @@ COMMANDS = {
     "robustness": ("scenarios.commands.robustness", "accuracy and sharpness under distortions: SRC, SAM, GNP"),
     "plasticity": ("scenarios.commands.plasticity", "loss of plasticity over task sequences: SGD, SAM, GNP, SRC"),
     "sgsnn": ("scenarios.commands.sgsnn", "surrogate-gradient SNN with the same sleep intervention"),
+    "horizon": ("scenarios.commands.horizon", "long E/I training with probe blocks: accuracy and weights along it"),
+    "stdp-incremental": ("scenarios.commands.stdp_incremental",
+                         "class-incremental STDP: stage x task accuracy, forgetting, feature drift"),
+    "spikestats": ("scenarios.commands.spikestats", "spike statistics of wake and sleep (Elephant) from saved runs"),
     "bench": ("scenarios.commands.bench", "benchmarks: bench ei | scan | src | hessian"),
 }
 

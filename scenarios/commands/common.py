@@ -242,6 +242,10 @@ def add_protocol_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--readout-images", type=int, default=None,
                    help="read-out training images: the last N training presentations (300)")
     g.add_argument("--test-batch", type=int, default=None, help="last_test_batch: test images scored (200)")
+    g.add_argument("--ref-interval", type=float, default=None,
+                   help="reference_timing: wake time between sleep episodes (s, 35)")
+    g.add_argument("--ref-max-sleep", type=float, default=None,
+                   help="reference_timing: longest sleep episode (s, 10)")
     g.add_argument("--fill-budget", action="store_true",
                    help="trigger mode: episodes last until the sleep budget is spent, so the achieved "
                         "ratio follows --sleep-ratio")
@@ -258,7 +262,8 @@ def protocol_from_args(args):
     if getattr(args, "protocol", None) is None and not getattr(args, "quirk", None):
         return None
     sizes = {k: v for k, v in (("n_subset", args.subset), ("epochs", args.epochs),
-                               ("n_readout", args.readout_images), ("test_batch", args.test_batch))
+                               ("n_readout", args.readout_images), ("test_batch", args.test_batch),
+                               ("interval", args.ref_interval), ("max_sleep", args.ref_max_sleep))
              if v is not None}
     try:
         if args.protocol == "reference":
@@ -273,7 +278,8 @@ def protocol_from_args(args):
 PROTOCOL_SIZES = {"n_train": 6000, "n_test": 2000}
 #: ``--quick`` sizes of a protocol run (digits).
 PROTOCOL_QUICK = {"n_train": 120, "n_test": 100, "subset": 30, "epochs": 4, "readout_images": 60,
-                  "test_batch": 40, "t_present": 60.0, "t_rest": 20.0}
+                  "test_batch": 40, "t_present": 60.0, "t_rest": 20.0, "ref_interval": 2.0,
+                  "ref_max_sleep": 0.6}
 
 
 def apply_protocol_sizes(args, argv) -> None:

@@ -389,6 +389,11 @@ def summarise(out, config: dict) -> dict:
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     summary = {"table": table, "pixel_baseline": pixel, "config": {
         k: v for k, v in config.items() if k not in ("params", "sleep")}}
+    if config.get("protocol") is not None:
+        from scenarios.experiments.reference import PAPER
+
+        if config["dataset"] in PAPER:
+            summary["paper"] = {str(k): v for k, v in PAPER[config["dataset"]].items()}  # percent
     from scenarios.runs.results import write_json
 
     write_json(out / "summary.json", summary)
