@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = ["QUIRKS", "QUIRK_STAGES", "Protocol", "ProtocolSchedule", "quirk_set", "quirk_label",
-           "build_schedule", "merge_same_label_runs", "protocol_readout", "ablation_sets"]
+           "build_schedule", "merge_same_label_runs", "protocol_readout", "readout_on_rows", "ablation_sets"]
 
 #: Every quirk and what it does (one line each).
 QUIRKS = {
@@ -464,15 +464,47 @@ def protocol_readout(counts: np.ndarray, ps: ProtocolSchedule, protocol: Protoco
         With ``details['n_rows']`` (training, test rows after merging) and the
         protocol settings used.
     """
-    from spiking.readout import fit_readout
-
     row_of = {p: k for k, p in enumerate(ps.schedule.recorded)}
     rows_tr = np.array([row_of[p] for p in ps.readout_train])
     rows_te = np.array([row_of[p] for p in ps.test])
+    y = np.asarray(ps.labels)[ps.schedule.recorded]
+    return readout_on_rows(counts, y, rows_tr, rows_te, protocol, method=method, seed=seed)
+
+
+def readout_on_rows(counts: np.ndarray, labels: np.ndarray, rows_tr: np.ndarray, rows_te: np.ndarray,
+                    protocol: Protocol, *, method: str = "logreg", seed: int = 0):
+    """The read-out of :func:`protocol_readout` on given rows of the recorded counts.
+
+    A saved run holds exactly these inputs (``counts_exc``/``counts_inh``,
+    ``labels``, ``readout_train_rows``, ``test_rows``), so its read-out can be
+    scored again under other read-out quirks without simulating
+    (:func:`scenarios.experiments.reference.rescore_run`).
+
+    Parameters
+    ----------
+    counts : ndarray, shape (n_recorded, n_neurons)
+        Per-presentation spike counts of the recorded presentations.
+    labels : ndarray, shape (n_recorded,)
+        Their labels.
+    rows_tr, rows_te : ndarray of int
+        Rows of ``counts`` that are read-out training and test rows (in
+        presentation order; ``last_test_batch`` keeps the last of ``rows_te``).
+    protocol, method, seed
+        As :func:`protocol_readout`.
+
+    Returns
+    -------
+    spiking.readout.ReadoutResult
+    """
+    from spiking.readout import fit_readout
+
+    rows_tr, rows_te = np.asarray(rows_tr, dtype=np.int64), np.asarray(rows_te, dtype=np.int64)
     if protocol.on("last_test_batch"):
         rows_te = rows_te[-protocol.test_batch:]
     x = np.asarray(counts, dtype=float)
-    y = np.asarray(ps.labels)[ps.schedule.recorded]
+    y = np.asarray(labels)
+    if y.shape != (x.shape[0],):
+        raise ProtocolError(f"labels {y.shape} do not match counts {x.shape}")
     xtr, ytr, xte, yte = x[rows_tr], y[rows_tr], x[rows_te], y[rows_te]
     if protocol.on("merged_bins"):
         xtr, ytr = merge_same_label_runs(xtr, ytr)

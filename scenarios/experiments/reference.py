@@ -21,10 +21,14 @@ import time
 
 import numpy as np
 
-from scenarios.experiments.protocol import (Protocol, ProtocolSchedule, build_schedule, protocol_readout,
-                                            quirk_set)
+from scenarios.experiments.protocol import (QUIRK_STAGES, QUIRKS, Protocol, ProtocolSchedule, build_schedule,
+                                            protocol_readout, quirk_set, readout_on_rows)
 
-__all__ = ["PAPER", "run_protocol", "summarise_protocol_run", "ablation_table", "ratio_curve"]
+__all__ = ["PAPER", "READOUT_QUIRKS", "run_protocol", "summarise_protocol_run", "ablation_table", "ratio_curve",
+           "readout_variants", "rescore_run", "readout_ablation", "protocol_markdown"]
+
+#: The quirks that act on the read-out only: a saved run can be scored again without them.
+READOUT_QUIRKS = tuple(q for q in QUIRKS if QUIRK_STAGES[q] == {"readout"})
 
 #: The paper's 5-seed STDP-network test accuracies (%) at sleep ratios 0 / 0.1 / 0.2 / 0.3
 #: (the 0.3 entry is read off its figure, "about").
@@ -239,3 +243,139 @@ def ablation_table(rows: list[dict], ratio: float = 0.1) -> list[dict]:
     out.sort(key=lambda t: (order.get(t["quirks"], 2 if not t["quirks"].startswith("reference-") else 3),
                             t["quirks"]))
     return out
+
+
+# --- read-out quirks scored again on saved runs ---------------------------------
+
+def readout_variants(protocol: Protocol) -> dict:
+    """The read-out variants of a run made under ``protocol``: label -> Protocol.
+
+    ``as run`` (the protocol itself), ``without NAME`` for each read-out
+    quirk (:data:`READOUT_QUIRKS`) that is on, and ``project read-out`` (every
+    read-out quirk off) when more than one is on. The network and its
+    schedule are the same in every variant; only the read-out of the saved
+    counts changes.
+    """
+    on = [q for q in READOUT_QUIRKS if protocol.on(q)]
+    out = {"as run": protocol}
+    for q in on:
+        out[f"without {q}"] = protocol.with_quirks(protocol.quirks - {q})
+    if len(on) > 1:
+        out["project read-out"] = protocol.with_quirks(protocol.quirks - set(on))
+    return out
+
+
+def rescore_run(meta: dict, arrays: dict, variants: dict | None = None, method: str = "logreg") -> dict:
+    """Accuracy of a saved protocol run under read-out variants (no simulation).
+
+    Parameters
+    ----------
+    meta, arrays : dict
+        A run saved by :func:`summarise_protocol_run` with its counts
+        (``counts_exc``, ``counts_inh``; a scan keeps them for its first seed).
+    variants : dict, optional
+        Label -> :class:`~scenarios.experiments.protocol.Protocol`; default
+        :func:`readout_variants` of the run's protocol.
+    method : str
+        Read-out of the variants without ``qda_readout``.
+
+    Returns
+    -------
+    dict
+        Label -> ``{"quirks", "accuracy", "n_rows"}``. The ``as run`` variant
+        reproduces ``meta["accuracy"]``.
+
+    Raises
+    ------
+    ValueError
+        The run has no counts.
+    """
+    missing = [k for k in ("counts_exc", "counts_inh", "labels", "readout_train_rows", "test_rows")
+               if k not in arrays]
+    if missing:
+        raise ValueError(f"run {meta.get('key', '?')} has no {', '.join(missing)} (a scan keeps the counts of "
+                         "its first seed only)")
+    base = dict(meta["protocol"])
+    protocol = Protocol(**{**base, "quirks": frozenset(base.get("quirks", ()))})
+    variants = readout_variants(protocol) if variants is None else variants
+    counts = np.concatenate([arrays["counts_exc"], arrays["counts_inh"]], axis=1)
+    if not protocol.on("qda_readout"):  # the run's own read-out method
+        method = meta.get("readout", {}).get("method", method)
+    out = {}
+    for label, prot in variants.items():
+        res = readout_on_rows(counts, arrays["labels"], arrays["readout_train_rows"], arrays["test_rows"], prot,
+                              method=method, seed=int(meta["seed"]))
+        out[label] = {"quirks": prot.label, "accuracy": float(res.accuracy), "n_rows": res.details["n_rows"]}
+    return out
+
+
+def readout_ablation(run_dirs, method: str = "logreg") -> list[dict]:
+    """:func:`rescore_run` of every saved run that has its counts.
+
+    Returns
+    -------
+    list of dict
+        One row per run: ``key``, ``quirks``, ``ratio``, ``seed``, ``achieved``
+        (training sleep ratio) and ``variants`` (label -> accuracy).
+    """
+    from scenarios.runs.results import load_arrays, load_result
+
+    rows = []
+    for d in run_dirs:
+        meta = load_result(d)
+        if meta.get("kind") != "ei_protocol":
+            continue
+        arrays = load_arrays(d)
+        if "counts_exc" not in arrays:
+            continue
+        scores = rescore_run(meta, arrays, method=method)
+        rows.append({"key": meta.get("key", str(d)), "quirks": meta["quirks"], "ratio": meta["ratio"],
+                     "seed": meta["seed"], "achieved": meta["sleep"].get("training_ratio"),
+                     "variants": {k: v["accuracy"] for k, v in scores.items()}})
+    rows.sort(key=lambda r: (r["quirks"], r["ratio"], r["seed"]))
+    return rows
+
+
+def _pct(m, s=None) -> str:
+    text = f"{100 * m:.1f}"
+    return text + (f" ± {100 * s:.1f}" if s is not None and s == s else "")
+
+
+def protocol_markdown(rows: list[dict], dataset: str, ratio: float = 0.1, quirks: str = "reference") -> list[str]:
+    """Markdown lines of a protocol scan: the ratio curve of each quirk set beside the paper's,
+    and (with more than one quirk set) the ablation table of :func:`ablation_table`.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Summary rows of the scan.
+    dataset : str
+        Selects the paper's curve (:data:`PAPER`), if it has one.
+    ratio : float
+        The sleeping condition of the gain table.
+    quirks : str
+        Quirk-set label of rows without a ``quirks`` axis (the scan's protocol).
+    """
+    paper = PAPER.get(dataset, {})
+    rows = [{**r, "quirks": r.get("quirks") or quirks} for r in rows]
+    sets = sorted({r.get("quirks") for r in rows if r.get("arm", "sleep") == "sleep"}, key=lambda q: str(q))
+    lines = ["## Accuracy against the sleep ratio", "",
+             "| quirks | requested ratio | achieved ratio (training) | accuracy % (mean ± sd) | seeds | paper % |",
+             "|---|---|---|---|---|---|"]
+    for q in sets:
+        for c in ratio_curve(rows, q):
+            p = paper.get(float(c["ratio"]))
+            lines.append(f"| {q} | {c['ratio']:g} | {c['achieved_mean']:.3f} | "
+                         f"{_pct(c['accuracy_mean'], c['accuracy_sd'])} | {c['n_seeds']} | "
+                         f"{'' if p is None else f'{p:.1f}'} |")
+    ratios = sorted({float(r["ratio"]) for r in rows if r.get("arm", "sleep") == "sleep" and r["ratio"] > 0})
+    ratios = [ratio] + [r for r in ratios if r != ratio] if ratio in ratios else ratios
+    tables = [(r, t) for r in ratios for t in ablation_table(rows, r)]
+    if tables:
+        lines += ["", "## Sleep gain per quirk set (accuracy at the ratio minus at ratio 0, paired by seed)", "",
+                  "| quirks | ratio | accuracy at 0 % | accuracy at ratio | gain (pp) | seeds | achieved ratio | "
+                  "beyond seed spread |", "|---|---|---|---|---|---|---|---|"]
+        for r, t in tables:
+            lines.append(f"| {t['quirks']} | {r:g} | {_pct(*t['acc0'])} | {_pct(*t['acc_r'])} | {_pct(*t['gain'])} | "
+                         f"{t['n']} | {t['achieved']:.3f} | {'yes' if t['significant'] else 'no'} |")
+    return lines

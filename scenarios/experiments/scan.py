@@ -386,18 +386,40 @@ def summarise(out, config: dict) -> dict:
         lines.append("| " + " | ".join(vals) + " |")
     if pixel is not None:
         lines += ["", f"Raw-pixel baseline (same read-out, same images): {100 * pixel:.1f}%"]
-    (out / "summary.md").write_text("\n".join(lines) + "\n")
     summary = {"table": table, "pixel_baseline": pixel, "config": {
         k: v for k, v in config.items() if k not in ("params", "sleep")}}
     if config.get("protocol") is not None:
-        from scenarios.experiments.reference import PAPER
-
-        if config["dataset"] in PAPER:
-            summary["paper"] = {str(k): v for k, v in PAPER[config["dataset"]].items()}  # percent
+        lines += ["", *_protocol_sections(out, rows, config, summary)]
+    (out / "summary.md").write_text("\n".join(lines) + "\n")
     from scenarios.runs.results import write_json
 
     write_json(out / "summary.json", summary)
     return summary
+
+
+def _protocol_sections(out: Path, rows: list[dict], config: dict, summary: dict) -> list[str]:
+    """A protocol scan's tables: the curve beside the paper's, the sleep gain per quirk set, and the
+    read-out quirks scored again on the runs that kept their counts (``summary`` gets them too)."""
+    from scenarios.experiments.protocol import Protocol
+    from scenarios.experiments.reference import PAPER, protocol_markdown, readout_ablation
+
+    prot = config["protocol"]
+    label = prot.label if isinstance(prot, Protocol) else Protocol(
+        **{**prot, "quirks": frozenset(prot.get("quirks", ()))}).label
+    if config["dataset"] in PAPER:
+        summary["paper"] = {str(k): v for k, v in PAPER[config["dataset"]].items()}  # percent
+    lines = protocol_markdown(rows, config["dataset"], quirks=label)
+    rescored = [r for r in readout_ablation(sorted(p.parent for p in Path(out, "runs").glob("*/result.json")),
+                                            method=config.get("readout", "logreg")) if len(r["variants"]) > 1]
+    summary["readout_ablation"] = rescored
+    if rescored:
+        names = list(dict.fromkeys(k for r in rescored for k in r["variants"]))
+        lines += ["", "## Read-out quirks scored again on the saved counts (same network, no simulation)", "",
+                  "| run | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+        for r in rescored:
+            lines.append(f"| {r['key']} | " + " | ".join(
+                f"{100 * r['variants'][n]:.1f}" if n in r["variants"] else "" for n in names) + " |")
+    return lines
 
 
 def build_config(*, params, sleep, dataset: str, n_train: int, n_test: int, out, seeds,
