@@ -59,9 +59,11 @@ from brian2 import (
     second,
 )
 
+from . import buildcache
 from . import equations as eq
-from .backend import (DEFAULT_BACKEND, activate_standalone, check_backend, is_standalone,
-                      reset_device, use_backend)
+from .backend import (DEFAULT_BACKEND, activate_standalone, build_info, check_backend, is_standalone,
+                      reset_device, resolve_compile_mode, use_backend)
+from .processes import guarded
 from .params import PLASTIC_PATHWAYS, EINetworkParams, ParameterError
 from .functions import input_threshold, sleep_decay, sleep_noise, stop_when
 from .sleep import SleepParams, decode_end_reason
@@ -70,6 +72,8 @@ __all__ = ["build_network", "EISimulation", "ImageSchedule", "RunOutput", "SEED_
 
 #: environment variable read by a standalone binary to reseed without recompiling
 SEED_ENV = "SLEEP_SNN_SEED"
+#: environment variable read by a standalone binary: "lines" prints plain progress lines (no ``\\r``)
+PROGRESS_ENV = "SLEEP_SNN_PROGRESS_STYLE"
 _MODE_CODES = {"off": 0, "trigger": 1, "schedule": 2}
 
 
@@ -579,6 +583,10 @@ class RunOutput:
         Training presentations.
     train_recorded : ndarray of bool
         For each row of the counts, whether it is a training presentation.
+    build : dict
+        What else the numbers depend on: backend, CPU, and for compiled code
+        the compile mode, compiler and flags (:func:`spiking.backend.build_info`),
+        and the build cache's key.
     """
 
     counts_exc: np.ndarray
@@ -604,6 +612,7 @@ class RunOutput:
     weights_wake_t: np.ndarray = field(default_factory=lambda: np.zeros(0))
     train_wake_time: float = 0.0
     extra: dict = field(default_factory=dict)
+    build: dict = field(default_factory=dict)
 
     @property
     def sleep_ratio(self) -> float:
@@ -672,18 +681,32 @@ class EISimulation:
     backend : str
         ``"cpp_standalone"`` (default), ``"numpy"``, ``"cython"`` or ``"cuda_standalone"``.
     directory : path-like, optional
-        Build directory for standalone backends.
+        Build directory for standalone backends, compiled there and kept. By
+        default a ``cpp_standalone`` network is compiled once into the shared
+        build cache (:mod:`spiking.buildcache`) and this simulation works in a
+        private directory of the cache, removed by :meth:`close`.
     progress : bool
-        Show progress of long runs on stderr.
+        Show progress of long runs on stderr (a bar on a terminal, plain
+        lines otherwise).
     raster_exc, raster_inh, record_interval
         See :func:`build_network`.
+    seed : int
+        Seed compiled into a program built in ``directory`` (every run sets
+        its own seed, see :meth:`run`; a cached program is built with seed 0).
+    compile_mode : str, optional
+        Compiler flags of a standalone build (:func:`spiking.backend.resolve_compile_mode`).
     """
 
     def __init__(self, params: EINetworkParams, sleep: SleepParams, images, n_train: int | None = None,
                  *, backend: str = DEFAULT_BACKEND, directory=None,
                  progress: bool = True, raster_exc: int = 40, raster_inh: int = 10,
-                 raster_inp: int = 0, record_interval=100 * ms, seed: int = 0):
+                 raster_inp: int = 0, record_interval=100 * ms, seed: int = 0, compile_mode: str | None = None):
         self.backend = check_backend(backend)
+        self.compile_mode = resolve_compile_mode(compile_mode) if is_standalone(self.backend) else None
+        self.build = build_info(self.backend, self.compile_mode)
+        self._cached = self.backend == "cpp_standalone" and directory is None
+        self._work = None
+        self._entry = None
         self.params = params
         self.sleep = sleep
         self.schedule = as_schedule(images, n_train)
@@ -703,7 +726,11 @@ class EISimulation:
 
     # ------------------------------------------------------------------
     def _build_standalone(self, seed: int) -> None:
-        self.directory = activate_standalone(self.backend, self.directory)
+        if self._cached:
+            self._work = buildcache.work_dir()
+            self.directory = self._work / "project"
+            seed = 0  # the same code for every seed: each run sets its own
+        self.directory = activate_standalone(self.backend, self.directory, compile_mode=self.compile_mode)
         self._active = True
         try:
             brian2.seed(seed)
@@ -713,7 +740,17 @@ class EISimulation:
             report = _STANDALONE_REPORT if self.progress else None
             self.net.run(self.net.duration, report=report, report_period=2 * second,
                          namespace={})
-            brian2.device.build(run=False, directory=str(self.directory))
+            if self._cached:
+                brian2.device.build(run=False, compile=False, directory=str(self.directory))
+                # the program depends on the compiler and its flags (and, for -march=native, the CPU);
+                # not on the number of make jobs
+                key_extra = {k: v for k, v in self.build.items() if k != "make_jobs"}
+                self._entry = buildcache.compiled(self.directory, _compile_project,
+                                                  extra={"brian2": brian2.__version__, **key_extra},
+                                                  info=self.build)
+                self.build = {**self.build, "cache_key": self._entry.key, "cache_hit": self._entry.hit}
+            else:
+                brian2.device.build(run=False, directory=str(self.directory))
             self.compile_seconds = time.perf_counter() - t0
         except BaseException:
             self.close()
@@ -771,23 +808,30 @@ class EISimulation:
         for name, values in _schedule_arrays(schedule, params).items():
             if not np.array_equal(np.asarray(values), np.asarray(built[name])):
                 run_args[net.timed_arrays[name]] = values
-        brian2.device.run_environment_variables[SEED_ENV] = str(seed)
-        previous = os.environ.get(SEED_ENV)
+        env = {SEED_ENV: str(seed), PROGRESS_ENV: "bar" if sys.stderr.isatty() else "lines"}
+        brian2.device.run_environment_variables.update(env)
+        previous = {k: os.environ.get(k) for k in env}
+        cpp = brian2.prefs.devices.cpp_standalone
+        run_cmd = cpp.run_cmd_unix
+        if self._entry is not None:  # the cached program, run in this simulation's own directory
+            cpp.run_cmd_unix = guarded([str(self._entry.program)])
         try:
             brian2.device.run(directory=str(self.directory), run_args=run_args, with_output=True)
         finally:
-            # Brian2 copies the variable into this process's environment; put
-            # it back so the next re-run with another seed is not reported as
-            # overwriting it
-            if previous is None:
-                os.environ.pop(SEED_ENV, None)
-            else:
-                os.environ[SEED_ENV] = previous
+            cpp.run_cmd_unix = run_cmd
+            # Brian2 copies the variables into this process's environment; put
+            # them back so the next re-run with another seed is not reported as
+            # overwriting them
+            for k, v in previous.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
         # every run writes new result files: forget values (and sizes of the
         # monitors' dynamic arrays) cached from a previous run
         for var in list(brian2.device.array_cache):
             brian2.device.array_cache[var] = None
-        if self.progress:
+        if self.progress and sys.stderr.isatty():
             sys.stderr.write("\n")
         run_seconds = float(brian2.device._last_run_time)
         return self._collect(net, seed, run_seconds, params, sleep, schedule)
@@ -877,14 +921,22 @@ class EISimulation:
             backend=self.backend, n_train=schedule.n_train, recorded=recorded,
             train_recorded=schedule.train[recorded],
             weights_wake_t=np.asarray(wmon.wake_seen / second, dtype=float),
-            train_wake_time=train_wake_steps * dt,
+            train_wake_time=train_wake_steps * dt, build=dict(self.build),
         )
 
     def close(self) -> None:
-        """Release the standalone device (the build directory is kept)."""
+        """Release the standalone device (a build ``directory`` is kept; a cached build stays in the cache)."""
         if self._active:
             self._active = False
             reset_device()
+        if self._entry is not None:
+            self._entry.release()
+            self._entry = None
+        if self._work is not None:
+            import shutil
+
+            shutil.rmtree(self._work, ignore_errors=True)
+            self._work = None
         self._closed = True
 
     def __enter__(self):
@@ -914,6 +966,14 @@ def set_weights(net: Network, weights: dict) -> None:
                 f"weights[{pathway!r}] has {w.size} values for {len(syn)} synapses "
                 "(the same seed must connect the network)")
         syn.w[:] = w
+
+
+def _compile_project(directory) -> None:
+    """Compile a generated standalone project with the current device's settings (make, flags, jobs)."""
+    from brian2.codegen.cpp_prefs import get_compiler_and_args
+
+    compiler, _ = get_compiler_and_args()
+    brian2.device.compile_source(str(directory), compiler, False, False)
 
 
 def _check_same_structure(a: EINetworkParams, b: EINetworkParams) -> None:
@@ -951,20 +1011,37 @@ _RESEED_CODE = f"""
 """
 
 # Progress of a standalone run: images shown (wake clock), not simulated time,
-# since the length of a run with sleep is not known in advance.
+# since the length of a run with sleep is not known in advance. On a terminal a
+# bar redrawn in place; otherwise ($SLEEP_SNN_PROGRESS_STYLE=lines, set by
+# EISimulation when stderr is not a terminal) one plain line per tenth of the run.
 _STANDALONE_REPORT = r"""
     const double _wake = brian::_array_ctrl_wake_steps[0];
     const double _total = brian::_array_ctrl_total_steps[0];
     const double _slept = brian::_array_ctrl_sleep_steps[0];
     const double _frac = _total > 0 ? _wake / _total : 1.0;
     const double _eta = _frac > 0 ? elapsed * (1.0 - _frac) / _frac : 0.0;
-    const int _width = 30;
-    const int _filled = (int)(_frac * _width);
-    std::cerr << "\r[";
-    for (int _k = 0; _k < _width; _k++) std::cerr << (_k < _filled ? '#' : '.');
-    std::cerr << "] " << (int)(100 * _frac) << "% of images, slept " << _slept / 1000.0
-              << " s, " << (int)elapsed << " s elapsed, ~" << (int)_eta << " s left   " << std::flush;
-"""
+    static int _lines = -1;
+    static int _last_tenth = -1;
+    if (_lines < 0) {
+        const char* _style = std::getenv("%s");
+        _lines = (_style != NULL && std::string(_style) == "lines") ? 1 : 0;
+    }
+    if (_lines) {
+        const int _tenth = (int)(10 * _frac);
+        if (_tenth > _last_tenth) {
+            _last_tenth = _tenth;
+            std::cerr << "[run] " << (int)(100 * _frac) << "%% of images, slept " << _slept / 1000.0
+                      << " s, " << (int)elapsed << " s elapsed, ~" << (int)_eta << " s left" << std::endl;
+        }
+    } else {
+        const int _width = 30;
+        const int _filled = (int)(_frac * _width);
+        std::cerr << "\r[";
+        for (int _k = 0; _k < _width; _k++) std::cerr << (_k < _filled ? '#' : '.');
+        std::cerr << "] " << (int)(100 * _frac) << "%% of images, slept " << _slept / 1000.0
+                  << " s, " << (int)elapsed << " s elapsed, ~" << (int)_eta << " s left   " << std::flush;
+    }
+""" % PROGRESS_ENV
 
 
 class _RuntimeProgress:

@@ -251,31 +251,18 @@ def _worker_plan(config: dict) -> ProbePlan:
 
 
 def worker_simulation(params, sleep, plan: ProbePlan, config: dict, key: str):
-    """The worker's compiled network for ``key`` (one per worker; the first worker compiles,
-    the others copy its build, as in a scan)."""
-    from scenarios.runs.grid import COMPILED_MARK, build_lock, seed_build_dir
-    from spiking.backend import is_standalone
+    """The worker's compiled network for ``key`` (one per worker; a ``cpp_standalone`` network is
+    compiled once into the shared build cache, :mod:`spiking.buildcache`)."""
     from spiking.network import EISimulation
 
     key = (key, config["backend"])
     if _WORKER["key"] != key:
         if _WORKER["sim"] is not None:
             _WORKER["sim"].close()
-        make = lambda **kw: EISimulation(params, sleep, plan.schedule, backend=config["backend"],  # noqa: E731
-                                         progress=False, raster_exc=0, raster_inh=0,
-                                         record_interval=config.get("record_interval", 1.0) * _second(), **kw)
-        if is_standalone(config["backend"]):
-            import hashlib
-
-            root = Path(config["out"]) / "build"
-            name = hashlib.sha1(key[0].encode()).hexdigest()[:12]
-            build = root / f"{name}-{os.getpid()}"
-            with build_lock(root / f"{name}.lock"):
-                seed_build_dir(root, name, build)
-                _WORKER["sim"] = make(directory=build)
-                (build / COMPILED_MARK).touch()
-        else:
-            _WORKER["sim"] = make()
+        _WORKER["sim"] = EISimulation(params, sleep, plan.schedule, backend=config["backend"], progress=False,
+                                      raster_exc=0, raster_inh=0,
+                                      record_interval=config.get("record_interval", 1.0) * _second(),
+                                      compile_mode=config.get("compile_mode"))
         _WORKER["key"] = key
     return _WORKER["sim"]
 

@@ -6,15 +6,20 @@ atomically. A scan that is killed at any moment is resumed by running the same
 command again: finished runs are skipped, unfinished ones are run, so each
 grid point ends with exactly one result.
 
-Each Dask worker (one process, one thread) builds the standalone network
-once per distinct network structure. Only the first worker compiles: the
-others wait for it (a file lock in ``DIR/build``) and start from a copy of its
-build directory, in which ``make`` finds every object up to date. Each worker
-then re-runs its binary for every grid point, with the seed (``$SLEEP_SNN_SEED``) and the run-time parameters
-(sleep parameters, learning rates) passed on the command line
-(``device.run(run_args=...)``). The grid runs on Dask with
+Each Dask worker (one process, one thread) builds the network once per
+distinct network structure; a ``cpp_standalone`` network is compiled once into
+the shared build cache (:mod:`spiking.buildcache`: the first worker compiles,
+the others wait on its lock and run the same program). Each worker then re-runs
+that program for every grid point, with the seed (``$SLEEP_SNN_SEED``) and the
+run-time parameters (sleep parameters, learning rates) passed on the command
+line (``device.run(run_args=...)``). The grid runs on Dask with
 :func:`scenarios.runs.grid.run_grid`, which can also send the runs to an
 existing cluster (for example one started by dask-jobqueue on SLURM/PBS).
+
+A scan directory is tied to its settings (:func:`scan_settings`: the data
+files and sizes, the network and sleep parameters, the backend and compile
+mode, the read-out, the code that computes a run); a resumed scan with other
+settings stops and names what differs.
 
 The summary (``summary.csv``, one row per run; ``summary.md``, mean ± sd per
 grid point) always carries two baselines computed on the same images: the
@@ -39,7 +44,6 @@ from __future__ import annotations
 import atexit
 import csv
 import dataclasses
-import functools
 import hashlib
 import json
 import os
@@ -49,9 +53,16 @@ from pathlib import Path
 import numpy as np
 
 from scenarios.runs.stats import mean_sd
-from scenarios.runs.grid import COMPILED_MARK, build_lock, point_key, seed_build_dir
+from scenarios.runs.grid import code_fingerprint, point_key
+from scenarios.runs.results import load_result
 
-__all__ = ["RUNTIME_PARAMS", "scannable_params", "run_point", "collect_rows", "summarise", "build_config"]
+__all__ = ["RUNTIME_PARAMS", "RESULT_CODE", "scannable_params", "integer_params", "check_points", "run_point",
+           "collect_rows", "summarise", "build_config", "scan_settings"]
+
+#: Modules whose code decides the numbers of a run (their fingerprint is one of a scan's settings).
+RESULT_CODE = ("spiking.equations", "spiking.functions", "spiking.network", "spiking.params", "spiking.sleep",
+               "spiking.readout", "spiking.data", "scenarios.experiments.ei", "scenarios.experiments.protocol",
+               "scenarios.experiments.reference")
 
 #: Parameters that a compiled network takes at run time: name -> (target, unit)
 RUNTIME_PARAMS = {
@@ -85,6 +96,27 @@ def scannable_params() -> list[str]:
     return sorted(set(RUNTIME_PARAMS) | set(_network_scalar_fields()))
 
 
+def integer_params() -> list[str]:
+    """The scannable parameters whose values are integers (neuron counts)."""
+    from spiking.params import EINetworkParams
+
+    base = EINetworkParams()
+    return sorted(f.name for f in dataclasses.fields(base)
+                  if isinstance(getattr(base, f.name), int) and not isinstance(getattr(base, f.name), bool))
+
+
+def check_points(points: list[dict], params, sleep) -> None:
+    """Build the parameters of every grid point, so that an invalid one fails before anything runs.
+
+    Raises
+    ------
+    spiking.params.ParameterError
+        A point's value is invalid (the message names the field and the range).
+    """
+    for point in points:
+        _params_for(point, {"params": params, "sleep": sleep})
+
+
 def _params_for(point: dict, config: dict):
     """``(EINetworkParams, SleepParams)`` of one grid point."""
     from brian2 import Quantity, mV, second
@@ -116,6 +148,10 @@ def _params_for(point: dict, config: dict):
             if isinstance(current, Quantity):
                 net_kw[name] = value * current.get_best_unit()
             elif isinstance(current, int):
+                if float(value) != int(value):
+                    from spiking.params import ParameterError
+
+                    raise ParameterError(f"EINetworkParams.{name}={value!r} must be an integer")
                 net_kw[name] = int(value)
             else:
                 net_kw[name] = value
@@ -192,7 +228,6 @@ def _build_key(params, sleep, shape) -> str:
 
 
 def _worker_sim(params, sleep, config: dict, protocol=None, seed: int = 0):
-    from spiking.backend import is_standalone
     from spiking.network import EISimulation
 
     schedule = _worker_schedule(config, protocol, seed)
@@ -204,17 +239,9 @@ def _worker_sim(params, sleep, config: dict, protocol=None, seed: int = 0):
         if _WORKER["sim"] is not None:
             _WORKER["sim"].close()
             _WORKER["sim"] = None
-        new_sim = functools.partial(EISimulation, params, sleep, image_schedule,
-                                    backend=config["backend"], progress=False)
-        if is_standalone(config["backend"]):
-            root = Path(config["out"]) / "build"
-            build = root / f"{key[0]}-{os.getpid()}"
-            with build_lock(root / f"{key[0]}.lock"):
-                seed_build_dir(root, key[0], build)
-                _WORKER["sim"] = new_sim(directory=build)
-                (build / COMPILED_MARK).touch()
-        else:
-            _WORKER["sim"] = new_sim()
+        # a cpp_standalone network is compiled once into the shared build cache
+        _WORKER["sim"] = EISimulation(params, sleep, image_schedule, backend=config["backend"], progress=False,
+                                      compile_mode=config.get("compile_mode"))
         if not _WORKER.get("atexit"):
             atexit.register(_close_worker_sim)
             _WORKER["atexit"] = True
@@ -266,7 +293,7 @@ def run_point(point: dict, config: dict) -> dict:
 
     run_dir = Path(config["out"]) / "runs" / point_key(point)
     if (run_dir / "result.json").exists():
-        return _row(json.loads((run_dir / "result.json").read_text()))
+        return _row(load_result(run_dir))
     t0 = time.perf_counter()
     protocol = _point_protocol(point, config)
     if protocol is not None:
@@ -277,7 +304,7 @@ def run_point(point: dict, config: dict) -> dict:
     out = sim.run(seed=point["seed"], sleep=sleep, params=params)
     readout = readout_from_output(out, schedule, config["readout"], seed=point["seed"])
     meta, arrays = summarise_run(out, schedule, params, sleep, readout, seed=point["seed"], extra={
-        "point": point, "key": point_key(point),
+        "point": point, "key": point_key(point), "settings_key": config.get("settings_key"),
         "scan": {"first_on_worker": first, "build_seconds": build_s if first else 0.0,
                  "point_seconds": time.perf_counter() - t0, "worker_pid": os.getpid()},
     })
@@ -333,7 +360,7 @@ def _row(meta: dict) -> dict:
 def collect_rows(out) -> list[dict]:
     rows = []
     for res in sorted(Path(out, "runs").glob("*/result.json")):
-        rows.append(_row(json.loads(res.read_text())))
+        rows.append(_row(load_result(res)))
     return rows
 
 
@@ -425,7 +452,7 @@ def _protocol_sections(out: Path, rows: list[dict], config: dict, summary: dict)
 def build_config(*, params, sleep, dataset: str, n_train: int, n_test: int, out, seeds,
                  size: int = 15, data_seed: int = 0, n_readout_train: int | None = None, data_dir=None,
                  backend: str = "cpp_standalone", readout: str = "logreg", command: str = "",
-                 protocol=None) -> dict:
+                 protocol=None, compile_mode: str | None = None) -> dict:
     """Settings shared by every point of a scan, with the raw-pixel baseline.
 
     Loads the scan's images (:func:`scenarios.experiments.ei.load_schedule`)
@@ -453,12 +480,17 @@ def build_config(*, params, sleep, dataset: str, n_train: int, n_test: int, out,
         Run every point under this protocol (its ``quirks`` may be
         overridden per point by a ``quirks`` grid axis); stored as a dict, so
         that a resumed scan can compare it.
+    compile_mode : str, optional
+        Compiler flags of a standalone backend (:func:`spiking.backend.resolve_compile_mode`).
 
     Returns
     -------
     dict
-        The configuration passed to :func:`run_point` and :func:`summarise`.
+        The configuration passed to :func:`run_point` and :func:`summarise`
+        (``data_files``: the files the images were read from).
     """
+    from spiking.backend import is_standalone, resolve_compile_mode
+
     from scenarios.experiments.ei import load_schedule, pixel_baseline
 
     n_ro = n_readout_train
@@ -470,6 +502,7 @@ def build_config(*, params, sleep, dataset: str, n_train: int, n_test: int, out,
         rec = ps.schedule.recorded
         pixel = protocol_readout(ps.schedule.images[ps.schedule.order[rec]], ps, protocol,
                                  method=readout).accuracy
+        schedule = load_schedule(dataset, 1, 1, size=size, data_dir=data_dir, data_seed=data_seed)  # its files
     else:
         schedule = load_schedule(dataset, n_train, n_test, size=size,
                                  data_dir=data_dir, data_seed=data_seed, n_readout_train=n_ro)
@@ -477,7 +510,49 @@ def build_config(*, params, sleep, dataset: str, n_train: int, n_test: int, out,
     return {"protocol": None if protocol is None else protocol.to_dict(),
             "dataset": dataset, "n_train": n_train, "n_test": n_test, "size": size,
             "data_seed": data_seed, "n_readout_train": n_ro, "data_dir": data_dir,
+            "data_files": list(schedule.files),
             "backend": backend, "readout": readout, "out": str(Path(out).resolve()),
+            "compile_mode": resolve_compile_mode(compile_mode) if is_standalone(backend) else None,
             "params": params, "sleep": sleep, "seeds": list(seeds),
             "pixel_baseline": pixel,
             "command": command}
+
+
+def scan_settings(config: dict) -> dict:
+    """Everything shared by a scan's points that changes a result (the manifest of its directory).
+
+    The data (name, sizes, seed, and the files read: names, sizes, checksums),
+    the base network and sleep parameters, the backend, the compile mode and its
+    flags, the read-out, the fingerprint of :data:`RESULT_CODE` and the versions
+    of Brian2, numpy and scikit-learn. Not the grid's axes (they are in the point
+    keys), nor where the data or the output are, nor the command line.
+
+    Parameters
+    ----------
+    config : dict
+        From :func:`build_config`.
+
+    Returns
+    -------
+    dict
+        JSON-able settings, for :func:`scenarios.runs.grid.run_grid`.
+    """
+    from spiking.backend import compile_flags
+    from spiking.params import as_plain_dict
+    from scenarios.runs.results import package_versions
+
+    versions = package_versions()
+    sleep = as_plain_dict(config["sleep"])
+    sleep.pop("sleep_ratio", None)  # a grid axis
+    mode = config.get("compile_mode")
+    return {
+        "dataset": config["dataset"], "n_train": config["n_train"], "n_test": config["n_test"],
+        "size": config["size"], "data_seed": config["data_seed"], "n_readout_train": config["n_readout_train"],
+        "data_files": [{"name": Path(f["path"]).name, "bytes": f["bytes"], "sha256": f["sha256"]}
+                       for f in config.get("data_files", [])],
+        "params": as_plain_dict(config["params"]), "sleep": sleep,
+        "backend": config["backend"], "compile_mode": mode,
+        "compile_flags": compile_flags(mode) if mode else None,
+        "readout": config["readout"], "protocol": config.get("protocol"), "code": code_fingerprint(RESULT_CODE),
+        "versions": {k: versions.get(k) for k in ("brian2", "numpy", "scikit-learn")},
+    }

@@ -13,7 +13,6 @@ All plot functions take ``ax=None`` and return the axes.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -174,11 +173,11 @@ def plot(result_dir, out_dir=None) -> list[Path]:
     list of Path
         The files written (PNG and PDF each).
     """
-    from scenarios.runs.results import load_arrays, load_result
+    from scenarios.runs.results import ResultFileError, load_arrays, load_result
 
     directory = Path(result_dir)
     out_dir = Path(out_dir) if out_dir else directory
-    summary = json.loads((directory / "summary.json").read_text())
+    summary = load_result(directory / "summary.json")
     table, extra = _sleep_rows(summary)
     written = []
     with style():
@@ -191,7 +190,11 @@ def plot(result_dir, out_dir=None) -> list[Path]:
 
         # example runs: total weight with and without sleep, raster, embedding
         runs = sorted((directory / "runs").glob("*/result.json"))
-        metas = {r.parent.name: json.loads(r.read_text()) for r in runs}
+        try:
+            metas = {r.parent.name: load_result(r) for r in runs}
+        except ResultFileError as exc:
+            raise ResultFileError(f"{exc}; run the scan command again, which runs damaged points again "
+                                  "(keeping the bad file aside), then make the figures") from None
         seed0 = min((m["point"]["seed"] for m in metas.values()), default=None)
         ex = {}
         for name, m in metas.items():

@@ -125,3 +125,24 @@ def test_objects_are_compiled_with_the_precompiled_header(sim, tmp_path):
     assert f"! ./{PCH_HEADER}.gch" in trace or f"! {PCH_HEADER}.gch" in trace, trace[:5]
     # the object was the only thing rebuilt: the header was already precompiled
     assert "-x c++-header" not in done.stdout
+
+
+@pytest.mark.slow
+def test_portable_mode_gives_the_same_numbers_for_any_march(schedule, monkeypatch):
+    """Two builds in portable mode, for the x86-64 baseline and for this CPU (-march=native
+    appended), produce bit-identical runs: the numbers do not depend on the instruction set."""
+    from scenarios.bench.ei import output_digest
+    from spiking.backend import EXTRA_FLAGS_ENV
+
+    digests, keys = [], []
+    for extra in ("", "-march=native"):
+        monkeypatch.setenv(EXTRA_FLAGS_ENV, extra)
+        with EISimulation(PARAMS, SleepParams(sleep_ratio=0.2, alpha_trig=1.02), schedule.images,
+                          schedule.n_train, compile_mode="portable", progress=False) as s:
+            out = s.run(seed=3)
+            keys.append(s.build["cache_key"])
+            assert s.build["flags"][-1] == (extra or "-std=c++11")
+        assert len(out.episodes) > 0  # the sleep code ran too
+        digests.append(output_digest(out))
+    assert keys[0] != keys[1]  # two different programs ...
+    assert digests[0] == digests[1]  # ... with the same numbers
