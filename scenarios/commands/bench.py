@@ -215,8 +215,40 @@ def bench_report_main(argv: list[str] | None = None) -> int:
 
 
 #: sub-command -> its main(argv)
-SUBCOMMANDS = {"ei": bench_ei_main, "scan": bench_scan_main, "src": bench_src_main, "hessian": bench_hessian_main,
-               "nir": bench_nir_main, "report": bench_report_main}
+def bench_horizon_main(argv=None) -> int:
+    """``sleep-snn bench horizon``: one long-horizon run with probe blocks (speed and memory)."""
+    import argparse
+    import json
+
+    from scenarios.bench.horizon import bench_horizon
+
+    parser = argparse.ArgumentParser(prog="sleep-snn bench horizon", description=bench_horizon_main.__doc__)
+    parser.add_argument("--n-images", type=int, default=60000)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--probe-every", type=int, default=5000)
+    parser.add_argument("--condition", default="trigger", choices=("none", "schedule", "trigger"))
+    parser.add_argument("--dataset", default="fashion")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--backend", default="cpp_standalone")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args(argv)
+    res = bench_horizon(n_images=args.n_images, epochs=args.epochs, probe_every=args.probe_every,
+                        condition=args.condition, dataset=args.dataset, backend=args.backend, seed=args.seed,
+                        data_dir=args.data_dir)
+    if args.json:
+        _print_flush(json.dumps(res, indent=1))
+    else:
+        _print_flush(f"{res['n_presentations']} presentations ({res['n_probe_blocks']} probe blocks), "
+                     f"{res['sim_seconds']:.0f} s simulated: {res['realtime_factor']:.1f}x real time "
+                     f"(loop CPU {res['loop_cpu_seconds']:.1f} s); wall {res['wall_seconds']['total']:.0f} s; "
+                     f"peak RSS {res['peak_rss_mb']:.0f} MB (Python), {res['peak_rss_program_mb']:.0f} MB "
+                     f"(compiled program)")
+    return 0
+
+
+SUBCOMMANDS = {"ei": bench_ei_main, "horizon": bench_horizon_main, "scan": bench_scan_main, "src": bench_src_main,
+               "hessian": bench_hessian_main, "nir": bench_nir_main, "report": bench_report_main}
 
 
 def main(argv=None) -> int:

@@ -18,7 +18,8 @@ from scenarios.runs.results import RESULT_JSON, TABLE_MD
 __all__ = ["UserError", "USER_ERRORS", "user_error_message", "HelpFormatter", "positive_int",
            "nonnegative_int", "sleep_ratio", "check_output_dir", "parse_hidden", "given_options",
            "add_run_arguments", "run_cli", "add_network_args", "resolve_network_args", "params_from_args",
-           "QUICK", "DEFAULT_SIZES", "DATASET_CHOICES", "READOUT_CHOICES"]
+           "QUICK", "DEFAULT_SIZES", "DATASET_CHOICES", "READOUT_CHOICES",
+           "add_protocol_args", "protocol_from_args", "apply_protocol_sizes"]
 
 
 class UserError(Exception):
@@ -413,4 +414,80 @@ def params_from_args(args):
             sleep_kw[f"w_tgt_{p}"] = args.w_tgt
     if args.sleep_pathways:
         sleep_kw["pathways"] = tuple(p.strip() for p in args.sleep_pathways.split(",") if p.strip())
+    if getattr(args, "fill_budget", False):
+        sleep_kw["fill_budget"] = True
     return EINetworkParams(**net_kw), SleepParams(**sleep_kw)
+
+
+# --- the evaluation protocol (arXiv 2601.08447's quirks) --------------------------------
+
+def add_protocol_args(parser: argparse.ArgumentParser) -> None:
+    """Options of the evaluation protocol: ``--protocol``, ``--quirk`` and the trigger-mode ratio knob.
+
+    See :mod:`scenarios.experiments.protocol` for the quirks.
+    """
+    from scenarios.experiments.protocol import QUIRK_LETTERS, QUIRKS
+
+    g = parser.add_argument_group("protocol (the reference code's evaluation, one switch per difference)")
+    g.add_argument("--protocol", choices=("project", "reference"), default=None,
+                   help="project: this project's protocol on the reference sizes; reference: every quirk on")
+    g.add_argument("--quirk", action="append", default=[], metavar="NAME",
+                   help="turn on one quirk (repeatable): " + ", ".join(
+                       f"{q} ({QUIRK_LETTERS[q]})" for q in QUIRKS))
+    g.add_argument("--subset", type=int, default=None, help="fixed_subset: training images per epoch (300)")
+    g.add_argument("--epochs", type=int, default=None, help="fixed_subset: epochs over them (20)")
+    g.add_argument("--readout-images", type=int, default=None,
+                   help="read-out training images: the last N training presentations (300)")
+    g.add_argument("--test-batch", type=int, default=None, help="last_test_batch: test images scored (200)")
+    g.add_argument("--ref-interval", type=float, default=None,
+                   help="reference_timing: wake time between sleep episodes (s, 35)")
+    g.add_argument("--ref-max-sleep", type=float, default=None,
+                   help="reference_timing: longest sleep episode (s, 10)")
+    g.add_argument("--fill-budget", action="store_true",
+                   help="trigger mode: episodes last until the sleep budget is spent, so the achieved "
+                        "ratio follows --sleep-ratio")
+
+
+def protocol_from_args(args):
+    """The :class:`~scenarios.experiments.protocol.Protocol` the options ask for, or None.
+
+    None (the plain E/I protocol of ``sleep-snn ei``) unless ``--protocol`` or
+    ``--quirk`` was given. An unknown quirk is a :class:`UserError`.
+    """
+    from scenarios.experiments.protocol import Protocol, ProtocolError
+
+    if getattr(args, "protocol", None) is None and not getattr(args, "quirk", None):
+        return None
+    sizes = {k: v for k, v in (("n_subset", args.subset), ("epochs", args.epochs),
+                               ("n_readout", args.readout_images), ("test_batch", args.test_batch),
+                               ("interval", args.ref_interval), ("max_sleep", args.ref_max_sleep))
+             if v is not None}
+    try:
+        if args.protocol == "reference":
+            return Protocol.reference(**sizes)
+        return Protocol(quirks=frozenset(args.quirk), **sizes)
+    except ProtocolError as exc:
+        raise UserError(f"--quirk/--protocol: {exc}") from exc
+
+
+#: Sizes of a protocol run unless given: the reference code's 6000 training
+#: presentations (300 images x 20 epochs with ``fixed_subset``) and 2000 test images.
+PROTOCOL_SIZES = {"n_train": 6000, "n_test": 2000}
+#: ``--quick`` sizes of a protocol run (digits).
+PROTOCOL_QUICK = {"n_train": 120, "n_test": 100, "subset": 30, "epochs": 4, "readout_images": 60,
+                  "test_batch": 40, "t_present": 60.0, "t_rest": 20.0, "ref_interval": 2.0,
+                  "ref_max_sleep": 0.6}
+
+
+def apply_protocol_sizes(args, argv) -> None:
+    """Reference sizes (or ``--quick`` ones) for a protocol run, unless given on the command line."""
+    given = {a.split("=")[0] for a in argv if a.startswith("--")}
+    table = dict(PROTOCOL_SIZES)
+    if getattr(args, "quick", False):
+        table = dict(PROTOCOL_QUICK)
+        if "--dataset" not in given:
+            args.dataset = "digits"
+    for key, value in table.items():
+        if "--" + key.replace("_", "-") not in given and hasattr(args, key):
+            setattr(args, key, value)
+

@@ -15,8 +15,9 @@ import argparse
 import sys
 import time
 
-from scenarios.commands.common import (QUICK, HelpFormatter, UserError, add_network_args, check_output_dir,
-                                       params_from_args, positive_int, resolve_network_args)
+from scenarios.commands.common import (QUICK, HelpFormatter, UserError, add_network_args, add_protocol_args,
+                                       apply_protocol_sizes, check_output_dir, params_from_args, positive_int,
+                                       protocol_from_args, resolve_network_args)
 
 __all__ = ["QUICK_SCAN", "parse_param", "build_parser", "main"]
 
@@ -78,17 +79,54 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-figures", action="store_true", help="skip the figures")
     parser.add_argument("--quick", action="store_true",
                         help="tiny scan for smoke tests: digits, 60 train / 40 test images, short presentations")
+    add_protocol_args(parser)
+    add_quirk_axis_args(parser)
     return parser
+
+
+def add_quirk_axis_args(parser: argparse.ArgumentParser) -> None:
+    """``--quirk-sets`` / ``--ablation``: quirk sets as a grid axis of a protocol scan."""
+    g = parser.add_argument_group("quirk sets as a grid axis (with --protocol)")
+    g.add_argument("--quirk-sets", nargs="+", default=None, metavar="SPEC",
+                   help="grid axis 'quirks': none, reference, a+b (names or letters), reference-a (all but a)")
+    g.add_argument("--ablation", choices=("alone", "all_but_one", "both"), default=None,
+                   help="the quirk sets of an ablation: none, reference, each quirk alone and/or all but one")
+
+
+def quirk_axis(args) -> list[str] | None:
+    """The ``quirks`` grid axis the options ask for (validated specs), or None."""
+    from scenarios.commands.common import UserError
+    from scenarios.experiments.protocol import ProtocolError, ablation_sets, quirk_label, quirk_set
+
+    specs = list(args.quirk_sets or [])
+    if args.ablation:
+        specs += ablation_sets(args.ablation)
+    if not specs:
+        return None
+    try:
+        labels = [quirk_label(quirk_set(s)) for s in specs]
+    except ProtocolError as exc:
+        raise UserError(f"--quirk-sets: {exc}") from exc
+    return list(dict.fromkeys(labels))
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    protocol = protocol_from_args(args)
+    quirks = quirk_axis(args)
+    if quirks is not None and protocol is None:
+        raise UserError("--quirk-sets/--ablation: a quirk axis needs --protocol (project or reference)")
+    if protocol is not None:
+        apply_protocol_sizes(args, argv)
+        protocol = protocol_from_args(args)
     resolve_network_args(args, QUICK_SCAN)
     try:
         extra = dict(parse_param(p) for p in args.param)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    if quirks is not None:
+        extra["quirks"] = quirks
     params, sleep = params_from_args(args)
 
     from scenarios.experiments.scan import build_config, check_points, run_point, scan_settings, summarise
@@ -103,7 +141,7 @@ def main(argv=None) -> int:
                           n_test=args.n_test, size=args.size, data_seed=args.data_seed,
                           n_readout_train=args.n_readout_train, data_dir=args.data_dir, backend=args.backend,
                           readout=args.readout, out=out, seeds=args.seeds, compile_mode=args.compile_mode,
-                          command="sleep-snn " + " ".join(["scan"] + argv))
+                          command="sleep-snn " + " ".join(["scan"] + argv), protocol=protocol)
     t0 = time.perf_counter()
     run_grid(points, config, run_point, workers=args.workers or 2, scheduler=args.scheduler, label="scan",
              settings=scan_settings(config), connect_timeout=args.connect_timeout)

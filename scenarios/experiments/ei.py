@@ -49,6 +49,13 @@ class Schedule:
     def readout_test(self) -> slice:
         return slice(self.n_train + self.n_readout_train, None)
 
+    @property
+    def image_schedule(self):
+        """The :class:`spiking.network.ImageSchedule` of these images (training block, then probes)."""
+        from spiking.network import ImageSchedule
+
+        return ImageSchedule.blocks(self.images, self.n_train)
+
 
 def load_schedule(dataset: str, n_train: int, n_test: int, *, size: int = 15,
                   data_dir=None, data_seed: int = 0, n_readout_train: int | None = None) -> Schedule:
