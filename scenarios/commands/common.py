@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from scenarios.runs.results import RESULT_JSON, TABLE_MD
 
@@ -200,6 +200,61 @@ def add_run_arguments(p: argparse.ArgumentParser, out: str, quick_help: str) -> 
     p.add_argument("--plot-only", action="store_true", help="only re-plot an existing --out/result.json")
     p.add_argument("--merge", nargs="+", default=None, metavar="DIR",
                    help="combine the trials of these result directories (same settings, other seeds) into --out")
+
+
+def add_probe_run_arguments(p: argparse.ArgumentParser, *, out: str, conditions: Sequence[str]) -> None:
+    """Add the options of the E/I commands built from probe blocks (``horizon``, ``stdp-incremental``).
+
+    The data, the network's input size and times, the conditions and seeds of
+    the grid, the schedule condition's sleep interval, the backend, the
+    read-out, the workers or scheduler, ``--out``, ``--no-figures`` and
+    ``--quick``. Choices and counts are checked by argparse, before anything runs.
+    """
+    p.add_argument("--dataset", default="fashion", choices=DATASET_CHOICES)
+    p.add_argument("--data-dir", default=None, help="directory of the IDX files")
+    p.add_argument("--data-seed", type=int, default=0, help="seed of the image order")
+    p.add_argument("--size", type=positive_int, default=15, help="image side after resizing (pixels)")
+    p.add_argument("--conditions", nargs="+", default=list(conditions), choices=list(conditions))
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="network and noise seeds")
+    p.add_argument("--t-present", type=float, default=None, help="presentation time (ms)")
+    p.add_argument("--t-rest", type=float, default=None, help="rest after each image (ms)")
+    p.add_argument("--interval", type=float, default=35.0,
+                   help="schedule condition: training wake time between sleep episodes (s)")
+    p.add_argument("--backend", default="cpp_standalone", choices=("cpp_standalone", "numpy", "cython"))
+    p.add_argument("--readout", default="logreg", choices=READOUT_CHOICES)
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=positive_int, default=2, help="local Dask workers, one thread each")
+    where.add_argument("--scheduler", default=None, help="address of a running Dask scheduler")
+    p.add_argument("--out", default=out, help="output directory")
+    p.add_argument("--no-figures", action="store_true", help="skip the figures")
+    p.add_argument("--quick", action="store_true", help="tiny run for smoke tests (digits)")
+
+
+def apply_quick_defaults(args: argparse.Namespace, argv: Sequence[str], quick: dict) -> None:
+    """With ``--quick``, set each value of ``quick`` whose option was not given on the command line."""
+    if not args.quick:
+        return
+    given = {a.split("=")[0] for a in argv if a.startswith("--")}
+    for key, value in quick.items():
+        if "--" + key.replace("_", "-") not in given:
+            setattr(args, key, value)
+
+
+def probe_network_params(args: argparse.Namespace):
+    """The E/I network of a probe-block command: ``--size`` inputs, ``--t-present``/``--t-rest`` if given."""
+    from brian2 import ms
+
+    from spiking.params import EINetworkParams, ParameterError
+
+    net_kw = {"n_input": args.size * args.size}
+    if args.t_present is not None:
+        net_kw["t_present"] = args.t_present * ms
+    if args.t_rest is not None:
+        net_kw["t_rest"] = args.t_rest * ms
+    try:
+        return EINetworkParams(**net_kw)
+    except (ValueError, ParameterError) as exc:
+        raise UserError(str(exc)) from exc
 
 
 def run_cli(parser: argparse.ArgumentParser, argv: list[str] | None, *, config_from_args: Callable,

@@ -32,9 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
+from scenarios.runs.stats import format_pair
+
 __all__ = ["CONDITIONS", "condition_sleep", "ProbePlan", "build_probe_schedule", "HorizonConfig",
            "horizon_schedule", "probe_features", "probe_accuracies", "images_seen", "horizon_point",
-           "summarise_horizon", "horizon_grid", "worker_simulation"]
+           "summarise_horizon", "horizon_markdown", "horizon_grid", "worker_simulation"]
 
 #: Sleep conditions: name -> SleepParams fields (all in one compiled structure).
 CONDITIONS = {
@@ -363,3 +365,15 @@ def summarise_horizon(out_dir) -> dict:
     summary = {"curves": curves, "n_runs": len(rows)}
     write_json(out_dir / "summary.json", summary)
     return summary
+
+
+def horizon_markdown(summary: dict, horizon: "HorizonConfig", command: str) -> str:
+    """``summary.md`` of a long-horizon grid: per condition the achieved ratio and the probe accuracies (%)."""
+    lines = [f"# Long horizon: {horizon.dataset}, {horizon.n_images} images x {horizon.epochs} epochs, "
+             f"probe every {horizon.probe_every}", "", f"Command: `{command}`", "",
+             "| condition | achieved sleep ratio | accuracy at the first probe | best | final | seeds |",
+             "|---|---|---|---|---|---|"]
+    for c, cur in summary["curves"].items():
+        lines.append(f"| {c} | {cur['training_ratio']:.3f} | {100 * cur['accuracy_mean'][0]:.1f} | "
+                     f"{format_pair(cur['best'])} | {format_pair(cur['final'])} | {cur['seeds']} |")
+    return "\n".join(lines) + "\n"

@@ -33,9 +33,10 @@ import numpy as np
 
 from scenarios.experiments.horizon import (CONDITIONS, build_probe_schedule, condition_sleep, probe_features,
                                            worker_simulation)
+from scenarios.runs.stats import format_pair
 
 __all__ = ["TASKS", "IncrementalConfig", "incremental_schedule", "stage_task_matrix", "feature_drift",
-           "incremental_point", "incremental_grid", "summarise_incremental"]
+           "incremental_point", "incremental_grid", "summarise_incremental", "incremental_markdown"]
 
 #: The task blocks (class pairs), in order.
 TASKS = ((0, 1), (2, 3), (4, 5), (6, 7), (8, 9))
@@ -251,3 +252,23 @@ def summarise_incremental(out_dir) -> dict:
     summary = {"conditions": out, "n_runs": len(rows)}
     write_json(out_dir / "summary.json", summary)
     return summary
+
+
+def incremental_markdown(summary: dict, inc: "IncrementalConfig", command: str) -> str:
+    """``summary.md`` of a class-incremental grid: accuracy, forgetting, BWT, drift and the stage x task matrices."""
+    lines = [f"# Class-incremental STDP: {inc.dataset}, tasks {list(inc.tasks)}, {inc.n_per_task} images per task",
+             "", f"Command: `{command}`", "",
+             "| condition | sleep ratio | average accuracy after the last task | forgetting | BWT | task-1 drift "
+             "(read-out after T1, tested after each task) | seeds |", "|---|---|---|---|---|---|---|"]
+    for c, d in summary["conditions"].items():
+        drift = " → ".join(f"{100 * v:.0f}" for v in d["drift_mean"])
+        lines.append(f"| {c} | {d['training_ratio']:.3f} | {format_pair(d['average_accuracy'])} | {format_pair(d['forgetting'])} | "
+                     f"{format_pair(d['backward_transfer'])} | {drift} | {d['seeds']} |")
+    for c, d in summary["conditions"].items():
+        lines += ["", f"Stage x task accuracy (%), {c} (rows: after task s; columns: task t):", "",
+                  "| | " + " | ".join(f"T{t + 1}" for t in range(len(d["acc_mean"]))) + " |",
+                  "|---" * (len(d["acc_mean"]) + 1) + "|"]
+        for st, row in enumerate(d["acc_mean"]):
+            lines.append(f"| after T{st + 1} | " + " | ".join("" if v is None or v != v else f"{100 * v:.1f}"
+                                                               for v in row) + " |")
+    return "\n".join(lines) + "\n"

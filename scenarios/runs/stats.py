@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["mean_sd", "format_mean_sd", "trial_stat", "format_stat", "format_pct"]
+__all__ = ["mean_sd", "format_mean_sd", "format_pair", "trial_stat", "format_stat", "format_pct"]
 
 
 def mean_sd(values, axis: int | None = None):
@@ -89,6 +89,15 @@ def trial_stat(values: Sequence[float | None]) -> dict:
         return {"mean": None, "sd": None, "per_trial": []}
     mean, sd = mean_sd(v)
     return {"mean": mean, "sd": None if math.isnan(sd) else sd, "per_trial": v}
+
+
+def format_pair(stat, percent: bool = True, decimals: int = 1) -> str:
+    """Format a ``(mean, sd)`` pair as :func:`format_mean_sd` does; sd None or NaN prints the mean only."""
+    m, sd = stat
+    k = 100.0 if percent else 1.0
+    if sd is None or sd != sd:
+        return f"{m * k:.{decimals}f}"
+    return f"{m * k:.{decimals}f} ± {sd * k:.{decimals}f}"
 
 
 def format_stat(stat: dict, scale: float = 1.0, digits: int = 3) -> str:

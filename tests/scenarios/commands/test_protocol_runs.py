@@ -86,3 +86,16 @@ def test_stdp_incremental_quick_writes_matrices_and_figures(tmp_path):
     assert "Stage x task accuracy (%), none" in md and "| after T5 |" in md
     for name in ("stage_task_accuracy", "feature_drift"):
         assert (out / f"{name}.png").exists()
+
+
+@pytest.mark.parametrize("command", ["horizon", "stdp-incremental"])
+@pytest.mark.parametrize("bad, named", [(["--workers", "0"], "--workers"), (["--readout", "pca-qda"], "--readout"),
+                                        (["--dataset", "patches"], "--dataset"), (["--size", "0"], "--size")])
+def test_probe_commands_reject_bad_options_before_any_work(command, bad, named):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "scenarios.cli", command, *bad, "--out", "/nonexistent/never"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert named in proc.stderr and "Traceback" not in proc.stderr
