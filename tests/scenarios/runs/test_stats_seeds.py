@@ -39,3 +39,12 @@ def test_derived_seeds_are_stable_and_distinct():
     assert 0 <= derived_seed(0) < 2 ** 63 and 0 <= derived_seed(0, width=32) < 2 ** 32
     with pytest.raises(ValueError, match="width=16"):
         derived_seed(1, width=16)
+
+
+def test_format_pair_matches_format_mean_sd():
+    from scenarios.runs.stats import format_mean_sd, format_pair, mean_sd
+
+    values = [0.42, 0.45, 0.40]
+    assert format_pair(mean_sd(values)) == format_mean_sd(values) == "42.3 ± 2.5"
+    assert format_pair((0.5, None)) == format_pair((0.5, float("nan"))) == "50.0"
+    assert format_pair((2.0, 0.25), percent=False, decimals=2) == "2.00 ± 0.25"
