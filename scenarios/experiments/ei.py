@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Schedule", "load_schedule", "SIMULATION_NPZ", "simulation_arrays", "readout_from_output", "pixel_baseline", "training_sleep_ratio",
+__all__ = ["Schedule", "load_schedule", "sleep_record", "network_record", "SIMULATION_NPZ", "simulation_arrays", "readout_from_output", "pixel_baseline", "training_sleep_ratio",
            "summarise_run", "run_ei"]
 
 
@@ -133,13 +133,34 @@ def training_sleep_ratio(sleep_time: float, n_train: int, t_present: float, t_re
     return sleep_time / total if total > 0 else 0.0
 
 
+def sleep_record(out, **more) -> dict:
+    """The sleep part of an E/I result: episodes, sleep and wake time, achieved ratio, replay spikes."""
+    return {"episodes": out.episodes, "n_episodes": len(out.episodes),
+            "sleep_time_s": out.sleep_time, "wake_time_s": out.wake_time,
+            "achieved_ratio": out.sleep_ratio, **more,
+            "replay_spikes_exc": int(out.sleep_counts_exc.sum()),
+            "replay_spikes_inh": int(out.sleep_counts_inh.sum())}
+
+
+def network_record(out, params, sleep) -> dict:
+    """The network part of an E/I result: total weights, parameters, wall times, versions."""
+    from spiking.params import as_plain_dict
+    from scenarios.runs.results import package_versions
+
+    W = out.weights
+    return {"W0": out.W0,
+            "W_initial": {p: float(v[0]) if len(v) else None for p, v in W.items()},
+            "W_final": {p: float(v[-1]) if len(v) else None for p, v in W.items()},
+            "params": as_plain_dict(params), "sleep_params": as_plain_dict(sleep),
+            "wall_seconds": {"compile": out.compile_seconds, "run": out.run_seconds},
+            "sim_time_s": out.sim_time, "realtime_factor": out.realtime_factor,
+            "versions": package_versions()}
+
+
 def summarise_run(out, schedule: Schedule, params, sleep, readout, *, seed: int,
                   extra: dict | None = None) -> tuple[dict, dict]:
     """``(meta, arrays)`` of one E/I run, ready for :func:`scenarios.runs.results.save_result`."""
     from brian2 import second
-
-    from spiking.params import as_plain_dict
-    from scenarios.runs.results import package_versions
 
     t_present = float(params.t_present / second)
     W = out.weights
@@ -155,20 +176,9 @@ def summarise_run(out, schedule: Schedule, params, sleep, readout, *, seed: int,
                     "confusion": readout.confusion, "classes": readout.classes},
         "mean_rate_hz": {"train": out.mean_rates(t_present, "train"),
                          "readout": out.mean_rates(t_present, "probe")},
-        "sleep": {"episodes": out.episodes, "n_episodes": len(out.episodes),
-                  "sleep_time_s": out.sleep_time, "wake_time_s": out.wake_time,
-                  "achieved_ratio": out.sleep_ratio,
-                  "training_ratio": training_sleep_ratio(out.sleep_time, schedule.n_train, t_present,
-                                                         float(params.t_rest / second)),
-                  "replay_spikes_exc": int(out.sleep_counts_exc.sum()),
-                  "replay_spikes_inh": int(out.sleep_counts_inh.sum())},
-        "W0": out.W0,
-        "W_initial": {p: float(v[0]) if len(v) else None for p, v in W.items()},
-        "W_final": {p: float(v[-1]) if len(v) else None for p, v in W.items()},
-        "params": as_plain_dict(params), "sleep_params": as_plain_dict(sleep),
-        "wall_seconds": {"compile": out.compile_seconds, "run": out.run_seconds},
-        "sim_time_s": out.sim_time, "realtime_factor": out.realtime_factor,
-        "versions": package_versions(),
+        "sleep": sleep_record(out, training_ratio=training_sleep_ratio(
+            out.sleep_time, schedule.n_train, t_present, float(params.t_rest / second))),
+        **network_record(out, params, sleep),
     }
     if extra:
         meta.update(extra)

@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 
+from scenarios.experiments.ei import network_record, sleep_record
 from scenarios.experiments.protocol import (QUIRK_STAGES, QUIRKS, Protocol, ProtocolSchedule, build_schedule,
                                             protocol_readout, quirk_set, readout_on_rows)
 
@@ -48,9 +49,6 @@ def summarise_protocol_run(out, ps: ProtocolSchedule, protocol: Protocol, params
     """
     from brian2 import second
 
-    from scenarios.runs.results import package_versions
-    from spiking.params import as_plain_dict
-
     t_present = float(params.t_present / second)
     rec = ps.schedule.recorded
     row_of = {p: k for k, p in enumerate(rec)}
@@ -72,19 +70,8 @@ def summarise_protocol_run(out, ps: ProtocolSchedule, protocol: Protocol, params
                     "classes": readout.classes, "details": {k: v for k, v in readout.details.items()
                                                             if k not in ("train_accuracy",)}},
         "mean_rate_hz": {"readout": rates["test"], "readout_train": rates["readout_train"]},
-        "sleep": {"episodes": out.episodes, "n_episodes": len(out.episodes),
-                  "sleep_time_s": out.sleep_time, "wake_time_s": out.wake_time,
-                  "train_wake_time_s": out.train_wake_time,
-                  "achieved_ratio": out.sleep_ratio, "training_ratio": out.training_sleep_ratio,
-                  "replay_spikes_exc": int(out.sleep_counts_exc.sum()),
-                  "replay_spikes_inh": int(out.sleep_counts_inh.sum())},
-        "W0": out.W0,
-        "W_initial": {p: float(v[0]) if len(v) else None for p, v in W.items()},
-        "W_final": {p: float(v[-1]) if len(v) else None for p, v in W.items()},
-        "params": as_plain_dict(params), "sleep_params": as_plain_dict(sleep),
-        "wall_seconds": {"compile": out.compile_seconds, "run": out.run_seconds},
-        "sim_time_s": out.sim_time, "realtime_factor": out.realtime_factor,
-        "versions": package_versions(),
+        "sleep": sleep_record(out, train_wake_time_s=out.train_wake_time, training_ratio=out.training_sleep_ratio),
+        **network_record(out, params, sleep),
     }
     if extra:
         meta.update(extra)
