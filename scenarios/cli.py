@@ -36,7 +36,7 @@ COMMANDS = {
     "spikestats": ("scenarios.commands.spikestats", "spike statistics of wake and sleep (Elephant) from saved runs"),
     "report": ("scenarios.commands.report", "one static HTML page per run or scan folder (tables, figures, settings)"),
     "export-nir": ("scenarios.commands.export_nir", "write a converted MLP (before or after sleep) as a NIR graph"),
-    "bench": ("scenarios.commands.bench", "benchmarks: bench ei | scan | src | hessian"),
+    "bench": ("scenarios.commands.bench", "benchmarks: bench ei | horizon | scan | src | hessian | nir | report"),
     "clean": ("scenarios.commands.clean", "remove compiled networks from the build cache (and old build/ folders)"),
 }
 
