@@ -16,8 +16,10 @@ between workers with :func:`build_lock` and :func:`seed_build_dir`: the first
 worker compiles, the others wait on the lock and start from a copy of its
 build directory, in which ``make`` finds every object up to date.
 
-Used by ``sleep-snn scan`` (:mod:`scenarios.experiments.scan`) and ``sleep-snn
-sgsnn`` (:mod:`scenarios.experiments.sgsnn`).
+Used by ``sleep-snn scan`` (:mod:`scenarios.experiments.scan`), ``sleep-snn
+sgsnn`` (:mod:`scenarios.experiments.sgsnn`) and the validation-split
+selections of ``sleep-snn incremental`` (:mod:`scenarios.experiments.selection`:
+the baselines' coefficients, the Optuna search for SRC presets).
 """
 
 from __future__ import annotations
@@ -32,11 +34,17 @@ __all__ = ["COMPILED_MARK", "point_key", "grid_points", "run_grid", "build_lock"
 
 
 def point_key(point: dict) -> str:
-    """Directory name of a grid point, e.g. ``ratio=0.1__seed=3__sigma=2``."""
+    """Directory name of a grid point, e.g. ``ratio=0.1__seed=3__sigma=2``.
+
+    ``arm`` (unless ``"sleep"``), ``ratio`` (if the grid has one) and
+    ``seed`` come first, then the other fields in name order.
+    """
     parts = [f"{k}={point[k]:g}" if isinstance(point[k], float) else f"{k}={point[k]}"
              for k in sorted(point) if k not in ("ratio", "seed", "arm")]
     head = [f"{point['arm']}"] if point.get("arm", "sleep") != "sleep" else []
-    head += [f"ratio={point['ratio']:g}", f"seed={point['seed']}"]
+    if "ratio" in point:
+        head.append(f"ratio={point['ratio']:g}")
+    head.append(f"seed={point['seed']}")
     return "__".join(head + parts)
 
 
