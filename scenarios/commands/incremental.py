@@ -8,7 +8,9 @@ the table and draws the figures of :mod:`scenarios.figures.incremental`
 PNG and PDF) unless ``--no-plot``.
 
 ``--merge DIR,DIR,...`` merges earlier runs with other seeds instead
-(:func:`scenarios.experiments.incremental.merge`). On a validation split
+(:func:`scenarios.experiments.incremental.merge`); ``--plot-sleep-every
+DIR,DIR,...`` draws the final accuracy of runs that differ in
+``--sleep-every`` (:func:`scenarios.figures.incremental.plot_sleep_every_dirs`). On a validation split
 (``--validation N``), ``--select ewc_lambda,si_c,owm_alpha`` chooses the
 baselines' coefficients
 (:func:`scenarios.experiments.selection.select_coefficients`) and
@@ -37,7 +39,7 @@ from scenarios.experiments.incremental import (ARMS, CONVENTIONS, DATASET_PRESET
                                                IncrementalConfig, merge, preset_schedule, run, save,
                                                table_markdown)
 from scenarios.experiments.selection import COEFFICIENT_ARMS, search, select_coefficients
-from scenarios.figures.incremental import plot
+from scenarios.figures.incremental import plot, plot_sleep_every_dirs
 from scenarios.figures.selection import plot_coefficients, plot_search
 from scenarios.runs.results import to_jsonable as _jsonable
 
@@ -93,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--merge", default=None, metavar="DIR,DIR,...",
                    help="merge the result.json of these runs (same settings, different seeds) into --out "
                         "and redraw; nothing is simulated")
+    p.add_argument("--plot-sleep-every", default=None, metavar="DIR,DIR,...",
+                   help="draw final accuracy against --sleep-every from these saved runs into --out; nothing "
+                        "is simulated")
     p.add_argument("--select", default=None, metavar="NAMES",
                    help=f"choose these coefficients on the validation split instead of a run "
                         f"({','.join(COEFFICIENT_ARMS)}; needs --validation)")
@@ -154,6 +159,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(table_markdown(result))
         if not args.no_plot:
             plot(out)
+        return 0
+    if args.plot_sleep_every:
+        dirs = [Path(d) for d in args.plot_sleep_every.split(",") if d.strip()]
+        try:
+            files = plot_sleep_every_dirs(dirs, out)
+        except (OSError, ValueError) as exc:
+            print(f"sleep-snn incremental: {exc}", file=sys.stderr)
+            return 2
+        for path in files:
+            print(f"wrote {path}")
         return 0
     if args.select or args.search:
         try:

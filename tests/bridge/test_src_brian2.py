@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from bridge import src_brian2 as b2
+from bridge.convert import SpikingSpec
 from bridge.presets import SRCParams
 from bridge.src import simulate
-from bridge.convert import SpikingSpec
 
 
 def _case(seed, sizes=(60, 25, 20, 4), steps=120):
@@ -33,6 +33,7 @@ def test_pack_raster_round_trip():
     np.testing.assert_array_equal(np.stack(bits, axis=1), raster)
 
 
+@pytest.mark.slow  # two cpp_standalone compiles (~15 s each on a free core), like the other standalone tests
 def test_a_rerun_equals_a_fresh_build_bit_for_bit(tmp_path, monkeypatch):
     import brian2
 
@@ -63,3 +64,16 @@ def test_a_rerun_equals_a_fresh_build_bit_for_bit(tmp_path, monkeypatch):
     np.testing.assert_array_equal(c_t, second.counts)
     for x, y in zip(w_t, second.weights):
         np.testing.assert_allclose(y, x, rtol=1e-5, atol=1e-6)
+
+
+def test_numpy_target_runs_the_packed_raster_like_torch():
+    """The same network on the runtime (numpy) target: the packed raster gives torch's spikes."""
+    w, alpha, thresholds, params, raster = _case(0, steps=60)
+    spec = SpikingSpec(weights=tuple(w), alpha=tuple(alpha), beta=tuple(thresholds), layer_sizes=(60, 25, 20, 4),
+                       scale=(1.0,) * 3)
+    wb, cb = simulate(spec, raster, params, backend="brian2", brian2_backend="numpy", dtype="float64")
+    wt, ct = simulate(spec, raster, params, backend="torch", dtype="float64")
+    np.testing.assert_array_equal(cb, ct)
+    assert cb[0] == raster.sum() and np.all(cb[1:] > 0)
+    for x, y in zip(wb, wt):
+        np.testing.assert_allclose(x, y, rtol=1e-10, atol=1e-12)
