@@ -101,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--select", default=None, metavar="NAMES",
                    help=f"choose these coefficients on the validation split instead of a run "
                         f"({','.join(COEFFICIENT_ARMS)}; needs --validation)")
+    p.add_argument("--select-grid", action="append", default=[], metavar="NAME=V,V,...",
+                   help="values of one coefficient for --select (default: the selection's grid); repeatable")
     p.add_argument("--search", type=int, default=0, metavar="N",
                    help="run the Optuna search for an SRC preset to N trials instead (needs --validation)")
     p.add_argument("--search-seeds", default="1000,1001", help="seeds of every --select value / --search trial")
@@ -140,6 +142,19 @@ def _ints(text: str, option: str) -> tuple:
         raise ValueError(f"{option}={text!r}: must be comma-separated integers") from None
 
 
+def _grids(items: Sequence[str]) -> dict:
+    grids = {}
+    for item in items:
+        name, sep, values = item.partition("=")
+        try:
+            grids[name.strip()] = tuple(float(v) for v in values.split(",") if v.strip())
+        except ValueError:
+            raise ValueError(f"--select-grid={item!r}: must be NAME=V,V,... with numbers") from None
+        if not sep or not grids[name.strip()]:
+            raise ValueError(f"--select-grid={item!r}: must be NAME=V,V,...")
+    return grids
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``sleep-snn incremental``; returns the exit status."""
     args = build_parser().parse_args(argv)
@@ -175,7 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             seeds = _ints(args.search_seeds, "--search-seeds")
             if args.select:
                 summary = select_coefficients(cfg, out, [c.strip() for c in args.select.split(",") if c.strip()],
-                                              seeds=seeds, workers=args.workers, scheduler=args.scheduler)
+                                              grids=_grids(args.select_grid), seeds=seeds, workers=args.workers,
+                                              scheduler=args.scheduler)
                 figures = plot_coefficients(out) if not args.no_plot else []
                 shown = summary["best"]
             else:

@@ -218,8 +218,8 @@ def select_coefficients(cfg: IncrementalConfig, out: str | os.PathLike,
     if cfg.validation <= 0:
         raise ValueError(f"validation={cfg.validation}: the selection needs a hold-out of the training data "
                          "(validation > 0 images per task)")
-    grids = {**COEFFICIENT_GRIDS, **(grids or {})}
-    bad = [c for c in coefficients if c not in COEFFICIENT_ARMS]
+    grids = {**COEFFICIENT_GRIDS, **{k: tuple(sorted(float(v) for v in vs)) for k, vs in (grids or {}).items()}}
+    bad = [c for c in list(coefficients) + list(grids) if c not in COEFFICIENT_ARMS]
     if bad or not coefficients:
         raise ValueError(f"coefficients={list(coefficients)!r}: each must be one of {tuple(COEFFICIENT_ARMS)}")
     out = Path(out)

@@ -82,6 +82,10 @@ def test_main_rejects_bad_arguments(capsys):
     assert cmd.main(["--quick", "--validation", "40", "--search", "2", "--prune-after", "S9",
                      "--out", "/nonexistent"]) == 2
     assert "prune_after" in capsys.readouterr().err
+    assert cmd.main(["--quick", "--validation", "40", "--select", "si_c", "--select-grid", "si_c=1,x",
+                     "--out", "/nonexistent"]) == 2
+    assert "--select-grid" in capsys.readouterr().err
+    assert cmd._grids(["si_c=10,0.1", "owm_alpha=1"]) == {"si_c": (10.0, 0.1), "owm_alpha": (1.0,)}
     assert cmd.main(["--sleep-every", "0", "--out", "/nonexistent"]) == 2
     assert "sleep_every" in capsys.readouterr().err
     assert cmd.main(["--memory", "1,x", "--out", "/nonexistent"]) == 2
