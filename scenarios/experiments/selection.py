@@ -10,8 +10,8 @@ on any Dask cluster:
   baseline (EWC λ, SI c, OWM α; Kirkpatrick et al. 2017, Zenke et al. 2017,
   Zeng et al. 2019) on a log grid (:data:`COEFFICIENT_GRIDS`): one point per
   (method, value, seed), scored by the final validation accuracy over all
-  tasks; the best value per method (mean over seeds) goes to
-  ``selection.json``.
+  tasks; the best value per method (mean over seeds; ties to the largest
+  value, the strongest regularisation) goes to ``selection.json``.
 * :func:`search` — an SRC preset (the parameters of Tadros et al., Nat.
   Commun. 13:7742, 2022, that the authors chose with a genetic algorithm) by
   Optuna's TPE sampler (Akiba et al., KDD 2019) over :data:`SEARCH_SPACE`. The
@@ -236,7 +236,9 @@ def select_coefficients(cfg: IncrementalConfig, out: str | os.PathLike,
             vals = [r["score"] for r in rows if r["coef"] == c and r["value"] == float(v)]
             per_seed[c][f"{v:g}"] = vals
             scores[c][f"{v:g}"] = float(np.mean(vals))
-    best = {c: float(max(grids[c], key=lambda v: scores[c][f"{v:g}"])) for c in coefficients}
+    # ties (common: every value too weak to matter scores like plain training) go to the strongest
+    # regularisation among them, the largest value
+    best = {c: float(max(grids[c], key=lambda v: (scores[c][f"{v:g}"], v))) for c in coefficients}
     summary = {"kind": "selection", "best": best, "scores": scores, "per_seed": per_seed, "seeds": list(seeds),
                "protocol": cfg.protocol, "config": _config_dict(cfg), "grids": {c: list(grids[c]) for c in coefficients}}
     (out / "selection.json").write_text(json.dumps(to_jsonable(summary), indent=1))
