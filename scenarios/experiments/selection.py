@@ -50,7 +50,7 @@ from scenarios.runs.grid import point_key, run_grid
 from scenarios.runs.results import RESULT_JSON, load_result, save_result, to_jsonable
 from scenarios.runs.stats import mean_sd
 
-__all__ = ["COEFFICIENT_GRIDS", "COEFFICIENT_ARMS", "SEARCH_SPACE", "STUDY_NAME", "select_coefficients",
+__all__ = ["COEFFICIENT_GRIDS", "COEFFICIENT_ARMS", "SEARCH_SPACE", "STUDY_NAME", "best_value", "select_coefficients",
            "search", "params_from_trial", "preset_entry"]
 
 #: Arm whose key coefficient each field of :class:`IncrementalConfig` is.
@@ -187,6 +187,23 @@ def _load_rows(out: Path, points: Sequence[dict]) -> list[dict]:
 # --------------------------------------------------------------------------
 # The baselines' coefficients
 # --------------------------------------------------------------------------
+def best_value(scores: dict) -> float:
+    """The value of the best score; a tie goes to the largest value.
+
+    Ties are common at the weak end of a grid (every value too weak to matter
+    scores like plain training); the largest of them is the strongest
+    regularisation that does not yet hurt.
+
+    Parameters
+    ----------
+    scores : dict
+        Coefficient value -> mean validation accuracy (fraction).
+    """
+    if not scores:
+        raise ValueError("scores={}: need at least one value")
+    return float(max(scores, key=lambda v: (scores[v], float(v))))
+
+
 def select_coefficients(cfg: IncrementalConfig, out: str | os.PathLike,
                         coefficients: Sequence[str] = tuple(COEFFICIENT_GRIDS),
                         grids: dict | None = None, seeds: Sequence[int] = (1000,), workers: int = 1,
@@ -236,9 +253,7 @@ def select_coefficients(cfg: IncrementalConfig, out: str | os.PathLike,
             vals = [r["score"] for r in rows if r["coef"] == c and r["value"] == float(v)]
             per_seed[c][f"{v:g}"] = vals
             scores[c][f"{v:g}"] = float(np.mean(vals))
-    # ties (common: every value too weak to matter scores like plain training) go to the strongest
-    # regularisation among them, the largest value
-    best = {c: float(max(grids[c], key=lambda v: (scores[c][f"{v:g}"], v))) for c in coefficients}
+    best = {c: best_value({float(v): scores[c][f"{v:g}"] for v in grids[c]}) for c in coefficients}
     summary = {"kind": "selection", "best": best, "scores": scores, "per_seed": per_seed, "seeds": list(seeds),
                "protocol": cfg.protocol, "config": _config_dict(cfg), "grids": {c: list(grids[c]) for c in coefficients}}
     (out / "selection.json").write_text(json.dumps(to_jsonable(summary), indent=1))

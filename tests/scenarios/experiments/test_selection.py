@@ -46,13 +46,21 @@ def test_selections_need_a_validation_split(tmp_path):
         sel.search(inc.IncrementalConfig(**TINY), 2, tmp_path, prune_after="S3")
 
 
+def test_best_value_takes_the_best_score_and_breaks_ties_to_the_largest_value():
+    assert sel.best_value({0.1: 0.2, 1.0: 0.5, 10.0: 0.3}) == 1.0
+    assert sel.best_value({0.1: 0.1992, 1.0: 0.1992, 10.0: 0.1992, 100.0: 0.1022}) == 10.0
+    with pytest.raises(ValueError, match="scores"):
+        sel.best_value({})
+
+
 def test_select_coefficients_picks_the_best_mean(tmp_path):
     cfg = inc.IncrementalConfig(**TINY)
     summary = sel.select_coefficients(cfg, tmp_path, ["owm_alpha"], grids={"owm_alpha": (0.01, 1.0)},
                                       seeds=(1000,), log=lambda s: None)
     scores = summary["scores"]["owm_alpha"]
     assert set(scores) == {"0.01", "1"}
-    assert summary["best"]["owm_alpha"] == max((0.01, 1.0), key=lambda v: scores[f"{v:g}"])
+    # the best mean; a tie goes to the largest value (the strongest regularisation)
+    assert summary["best"]["owm_alpha"] == max((0.01, 1.0), key=lambda v: (scores[f"{v:g}"], v))
     row = load_result(tmp_path / "runs" / "owm__seed=1000__coef=owm_alpha__value=0.01")
     assert row["score"] == scores["0.01"] and len(row["per_task"]) == 3
     assert json.loads((tmp_path / "selection.json").read_text())["best"] == summary["best"]
