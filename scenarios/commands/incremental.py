@@ -110,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prune-after", default="S2",
                    help="stage after which a search trial may be pruned ('none': never)")
     p.add_argument("--sampler-seed", type=int, default=0, help="seed of the TPE sampler")
+    p.add_argument("--startup-trials", type=int, default=10,
+                   help="random trials of --search before TPE models the objective and pruning starts")
     p.add_argument("--workers", type=int, default=1, help="Dask worker processes of --select / --search")
     p.add_argument("--scheduler", default=None, help="address of a Dask scheduler for --select / --search")
     return p
@@ -197,7 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 prune = None if args.prune_after.lower() == "none" else args.prune_after
                 summary = search(cfg, args.search, out, seeds=seeds, base=args.search_base, prune_after=prune,
-                                 sampler_seed=args.sampler_seed, workers=args.workers, scheduler=args.scheduler)
+                                 sampler_seed=args.sampler_seed, n_startup_trials=args.startup_trials,
+                                 workers=args.workers, scheduler=args.scheduler)
                 figures = plot_search(out) if not args.no_plot else []
                 shown = summary["best"]
         except ValueError as exc:

@@ -334,6 +334,8 @@ def search(cfg: IncrementalConfig, n_trials: int, out: str | os.PathLike, seeds:
                          "(validation > 0 images per task)")
     if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
         raise ValueError(f"n_trials={n_trials!r}: must be an integer >= 1")
+    if isinstance(n_startup_trials, bool) or not isinstance(n_startup_trials, int) or n_startup_trials < 0:
+        raise ValueError(f"n_startup_trials={n_startup_trials!r}: must be an integer >= 0")
     if not seeds:
         raise ValueError("seeds: at least one seed is needed")
     labels = stage_labels(cfg.n_tasks, True, cfg.sleep_every)

@@ -44,6 +44,8 @@ def test_selections_need_a_validation_split(tmp_path):
         sel.search(cfg, 2, tmp_path)
     with pytest.raises(ValueError, match="prune_after"):
         sel.search(inc.IncrementalConfig(**TINY), 2, tmp_path, prune_after="S3")
+    with pytest.raises(ValueError, match="n_startup_trials"):
+        sel.search(inc.IncrementalConfig(**TINY), 2, tmp_path, n_startup_trials=-1)
 
 
 def test_best_value_takes_the_best_score_and_breaks_ties_to_the_largest_value():
