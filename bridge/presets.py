@@ -24,6 +24,8 @@ import numbers
 from dataclasses import dataclass
 from typing import Any
 
+from .rule import KERNEL_UPDATES
+
 __all__ = ["SRCParams", "PRESETS", "preset", "preset_names"]
 
 
@@ -90,6 +92,11 @@ class SRCParams:
         Width of the plasticity gate ``g(w) = 2 * (1 - 1/(1 + exp(-w/g_scale)))``
         (dimensionless, > 0), default 0.001: ``g`` is about 2 for
         ``w << 0``, 1 at ``w = 0`` and about 0 for ``w >> g_scale``.
+    kernel_update : {"mean", "sum"}
+        How a shared convolution-kernel weight combines the changes of its
+        synapses in one step (:func:`bridge.rule.shared_weight_change`):
+        their mean (default) or their sum. Fully-connected layers have no
+        shared weights and ignore it.
 
     Raises
     ------
@@ -110,6 +117,7 @@ class SRCParams:
     mask_size: int = 11
     image_side: int = 28
     g_scale: float = 0.001
+    kernel_update: str = "mean"
 
     def __post_init__(self) -> None:
         def put(name: str, value: Any) -> None:
@@ -158,6 +166,7 @@ class SRCParams:
         check("mask_size", 0 <= self.mask_size <= self.image_side,
               f"an integer 0 <= mask_size <= image_side={self.image_side} (0 = no mask)")
         check("g_scale", fin(self.g_scale) and self.g_scale > 0, "> 0")
+        check("kernel_update", self.kernel_update in KERNEL_UPDATES, " or ".join(map(repr, KERNEL_UPDATES)))
 
     @property
     def input_probability_factor(self) -> float:

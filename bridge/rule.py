@@ -21,6 +21,35 @@ them or, for Brian2, runs :data:`BRIAN2_ON_POST`, the same rule as Brian2 code
   :func:`weight_change` on the incoming weights of the neurons that spiked;
 * :mod:`bridge.src_brian2` runs :data:`BRIAN2_ON_POST` as the ``on_post``
   code of its plastic synapses.
+
+Shared weights (convolutional layers)
+-------------------------------------
+In a convolutional layer one kernel weight ``w[o, c, i, j]`` is the weight of
+many synapses: from input ``(c, y*s + i*d - p, x*s + j*d - p)`` to output
+``(o, y, x)`` at every output position ``(y, x)`` (stride ``s``, dilation
+``d``, zero padding ``p``; a tap that falls into the padding is no synapse).
+When several of these post neurons spike in one step, each synapse asks for
+its own change ``+inc*g(w)`` or ``-dec*g(w)``; all of them see the same ``w``
+and so the same ``g(w)``. :func:`shared_weight_change` combines them:
+
+* ``"sum"``: the sum of the per-synapse changes,
+  ``g(w) * (inc * n_plus - dec * n_minus)``, with ``n_plus`` the spiking post
+  neurons whose pre neuron at this tap spiked and ``n_minus`` those whose pre
+  neuron was silent. This is what the unrolled network would do if each
+  synapse applied its change to the one shared value (and what
+  back-propagation does with the gradients of a shared weight);
+* ``"mean"``: that sum divided by ``n_plus + n_minus``, the mean change per
+  synapse that asks for one. A step in which one post neuron spikes changes
+  the kernel exactly as the fully-connected rule would; a step in which many
+  spike changes it by at most one synapse's step, so ``inc`` and ``dec`` keep
+  their meaning as the size of one step, whatever the size of the feature map.
+
+Neither Tadros et al. (2022) nor the description of their convolutional
+version (Delanois, Ahuja, Krishnan, Tadros & Bazhenov, "Improving Robustness
+of Convolutional Networks Through Sleep-Like Replay", ICMLA 2023) that the
+project could read fixes this choice, so it is a parameter
+(``SRCParams.kernel_update``). With one output position (a 1x1 feature map)
+both equal :func:`weight_change` exactly.
 """
 
 from __future__ import annotations
@@ -30,7 +59,11 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["gate", "weight_change", "BRIAN2_ON_POST", "BRIAN2_ON_PRE"]
+__all__ = ["gate", "weight_change", "shared_weight_change", "KERNEL_UPDATES", "BRIAN2_ON_POST",
+           "BRIAN2_ON_PRE"]
+
+#: How :func:`shared_weight_change` combines the changes of the synapses of one shared weight.
+KERNEL_UPDATES = ("mean", "sum")
 
 #: Brian2 ``on_pre`` code of a plastic SRC pathway: add the weight to the
 #: post neuron's summed input of this step, and stamp the step of this pre spike.
@@ -96,3 +129,56 @@ def weight_change(w: Any, pre_spiked: Any, inc: float, dec: float, g_scale: floa
     pre = np.asarray(pre_spiked, dtype=bool)[:, None]
     one = g.dtype.type
     return np.where(pre, g * one(inc), g * one(-dec))
+
+
+def shared_weight_change(w: Any, n_plus: Any, n_synapses: Any, inc: float, dec: float, g_scale: float,
+                         combine: str = "mean") -> Any:
+    """The SRC change of shared (convolution kernel) weights in one step.
+
+    Each shared weight ``w`` stands for ``n_synapses`` synapses onto post
+    neurons that spiked in this step; in ``n_plus`` of them the pre neuron
+    spiked too. Per synapse the rule of :func:`weight_change` asks for
+    ``+inc*g(w)`` (pre spiked) or ``-dec*g(w)`` (pre silent); the module
+    docstring explains how they are combined.
+
+    Parameters
+    ----------
+    w : torch.Tensor or numpy.ndarray
+        Shared weights (any shape, e.g. a kernel ``(O, C, kh, kw)``; ANN units).
+    n_plus : torch.Tensor or numpy.ndarray
+        Same shape: number of synapses of each weight whose post neuron spiked
+        and whose pre neuron spiked (>= 0, integral values in ``w``'s dtype).
+    n_synapses : torch.Tensor or numpy.ndarray
+        Same shape: number of synapses of each weight whose post neuron
+        spiked (>= ``n_plus``).
+    inc, dec : float
+        Increase and decrease factors (dimensionless, >= 0).
+    g_scale : float
+        Width of the gate (see :func:`gate`).
+    combine : {"mean", "sum"}
+        ``"sum"``: ``g(w) * (inc*n_plus - dec*(n_synapses - n_plus))``;
+        ``"mean"``: that divided by ``n_synapses`` (0 where ``n_synapses`` is 0).
+
+    Returns
+    -------
+    torch.Tensor or numpy.ndarray
+        ``dw`` of the shape and dtype of ``w``; 0 where ``n_synapses`` is 0.
+        With ``n_synapses = 1`` both modes equal :func:`weight_change`
+        bit for bit.
+    """
+    if combine not in KERNEL_UPDATES:
+        raise ValueError(f"combine={combine!r} is not known; allowed: {', '.join(KERNEL_UPDATES)}")
+    g = gate(w, g_scale)
+    if isinstance(w, torch.Tensor):
+        n_minus = n_synapses - n_plus
+        dw = g * (n_plus * inc - n_minus * dec)
+        if combine == "mean":
+            dw = torch.where(n_synapses > 0, dw / n_synapses.clamp(min=1), torch.zeros_like(dw))
+        return dw
+    one = g.dtype.type
+    n_plus = np.asarray(n_plus, dtype=g.dtype)
+    n_synapses = np.asarray(n_synapses, dtype=g.dtype)
+    dw = g * (n_plus * one(inc) - (n_synapses - n_plus) * one(dec))
+    if combine == "mean":
+        dw = np.where(n_synapses > 0, dw / np.maximum(n_synapses, one(1)), one(0))
+    return dw.astype(g.dtype, copy=False)

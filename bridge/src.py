@@ -1,4 +1,4 @@
-"""Sleep Replay Consolidation (SRC) on a converted PyTorch MLP.
+"""Sleep Replay Consolidation (SRC) on a converted PyTorch MLP or CNN.
 
 Implements the sleep phase of Tadros, Krishnan, Ramyaa & Bazhenov,
 "Sleep-like unsupervised replay reduces catastrophic forgetting in artificial
@@ -25,6 +25,15 @@ Algorithm (one time step of length ``dt``; all layers are processed in order
 
 No refractoriness, no lateral inhibition, no weight bounds. Everything runs
 in float32 by default (as the authors' code does after the first minibatch).
+
+Convolutional networks (Delanois, Ahuja, Krishnan, Tadros & Bazhenov, ICMLA
+2023) follow the same steps with convolutions for the impulse; a shared kernel
+weight combines the changes of its synapses by their mean or sum
+(``SRCParams.kernel_update``, :func:`bridge.rule.shared_weight_change`);
+average-pooling layers spike with fixed weights. They run on the torch
+backend only (:class:`bridge.src_torch.LayeredNetwork`): the Brian2 backend
+supports fully-connected layers only and says so
+(:data:`BRIAN2_FULLY_CONNECTED_ONLY`).
 
 Two interchangeable implementations:
 
@@ -66,6 +75,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
@@ -73,7 +83,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .convert import SpikingSpec, from_torch, spec_with_weights, to_torch
+from .convert import SpikingSpec, from_torch, is_convolutional, spec_with_weights, to_torch
 from .presets import SRCParams
 from .rule import gate
 from .src_torch import DTYPES as _DTYPES, run_torch as _run_torch
@@ -86,6 +96,8 @@ __all__ = [
     "gate",
     "input_raster",
     "mean_image",
+    "check_intensities",
+    "IntensityWarning",
     "simulate",
     "sleep",
 ]
@@ -94,6 +106,11 @@ __all__ = [
 BACKENDS = ("torch", "brian2")
 #: Values accepted for ``sleep(device=...)``.
 DEVICES = ("cpu", "cuda")
+#: The error for a convolutional network with ``backend="brian2"``.
+BRIAN2_FULLY_CONNECTED_ONLY = (
+    "backend='brian2' supports fully-connected layers only (Linear); this network has convolutional or pooling "
+    "layers (Conv2d, AvgPool2d), whose shared kernel weights the Brian2 network does not tie: use "
+    "backend='torch' (CPU or CUDA)")
 #: Steps per generated input chunk (fixed, so that a seed gives the same raster
 #: whatever the consumer).
 RASTER_CHUNK = 1000
@@ -265,6 +282,60 @@ def mean_image(images_or_mean: Any, n_in: int) -> tuple[np.ndarray, Any]:
     return mean, calib
 
 
+class IntensityWarning(UserWarning):
+    """Input intensities outside [0, 1]: the sleep input rates scale with them."""
+
+
+def check_intensities(mean: np.ndarray, params: SRCParams, images: Any = None) -> None:
+    """Check that the sleep input is made of intensities in [0, 1].
+
+    The input neuron of pixel ``i`` spikes in each step with probability
+    ``params.input_probability_factor * mean[i]``, so intensities are rates
+    relative to ``max_rate``, and the authors' images lie in [0, 1].
+
+    Parameters
+    ----------
+    mean : numpy.ndarray
+        The mean image (the sleep input).
+    params : SRCParams
+        Gives the spike probability per unit intensity.
+    images : array_like, optional
+        The images the mean was taken of.
+
+    Raises
+    ------
+    ValueError
+        A pixel's spike probability ``factor * mean`` exceeds 1 (the input
+        saturates, so the rate no longer follows the image; typically images
+        scaled to 0-255), or the mean image is negative somewhere.
+
+    Warns
+    -----
+    IntensityWarning
+        Intensities above 1 that do not saturate the input, or negative
+        pixels in single images (the mean used as input is still >= 0).
+    """
+    factor = params.input_probability_factor
+    top = float(np.max(mean)) if mean.size else 0.0
+    if float(np.min(mean, initial=0.0)) < 0:
+        raise ValueError(f"the mean image has negative intensities (min {float(np.min(mean)):.3g}); input "
+                         "intensities are rates and must lie in [0, 1]: scale the images to [0, 1]")
+    if top * factor > 1:
+        raise ValueError(f"input intensities up to {top:.3g} give spike probabilities up to {top * factor:.3g} "
+                         f"per step (max_rate={params.max_rate:g} Hz, dt={params.dt:g} ms), so the input "
+                         "saturates and no longer follows the image; intensities must lie in [0, 1] "
+                         "(images scaled to 0-255? divide them by 255)")
+    if top > 1:
+        warnings.warn(f"input intensities up to {top:.3g} exceed 1: the sleep input rates scale with them "
+                      f"(up to {top:g} x max_rate); scale the images to [0, 1]", IntensityWarning, stacklevel=3)
+    if images is not None:
+        low = float(np.min(np.asarray(images), initial=0.0))
+        if low < 0:
+            warnings.warn(f"some image pixels are negative (min {low:.3g}); the sleep input uses the mean image, "
+                          "whose intensities should lie in [0, 1]: were the images standardised?",
+                          IntensityWarning, stacklevel=3)
+
+
 def _raster_chunks(mean: np.ndarray, params: SRCParams, steps: int,
                    rng: np.random.Generator, chunk: int = RASTER_CHUNK) -> Iterator[np.ndarray]:
     """Yield the Poisson input raster as bool chunks of shape ``(<= chunk, n_in)``."""
@@ -324,7 +395,8 @@ def input_raster(images_or_mean: Any, params: SRCParams, steps: int | None = Non
     arr = np.asarray(images_or_mean)
     if n_in is None:
         n_in = arr.size if arr.ndim == 1 else int(np.prod(arr.shape[1:]))
-    mean, _ = mean_image(arr, n_in)
+    mean, calib = mean_image(arr, n_in)
+    check_intensities(mean, params, calib)
     steps = params.steps if steps is None else int(steps)
     rng = np.random.default_rng(seed)
     return np.concatenate(list(_raster_chunks(mean, params, steps, rng)), axis=0)
@@ -359,13 +431,13 @@ def sleep(model: nn.Module | SpikingSpec, images_or_mean: Any, params: SRCParams
           calibration_images: Any = None, *, dtype: str = "float32",
           torch_mode: str = "auto", build_directory: Any = None,
           percentile: float = 100.0, dropout: str = "inverted") -> SleepResult:
-    """Run one SRC sleep phase on a bias-free ReLU MLP and write the weights back.
+    """Run one SRC sleep phase on a bias-free ReLU MLP or CNN and write the weights back.
 
     Parameters
     ----------
     model : torch.nn.Module or SpikingSpec
-        The trained MLP (see :func:`bridge.convert.from_torch` for what is
-        accepted); its Linear weights are updated in place. A
+        The trained MLP or CNN (see :func:`bridge.convert.from_torch` for what
+        is accepted); its Linear (and Conv2d) weights are updated in place. A
         :class:`~bridge.convert.SpikingSpec` may be given instead: then its
         weights and ``alpha`` are used as they are (no normalisation, no
         model to update) and ``calibration_images`` must not be given.
@@ -425,8 +497,10 @@ def sleep(model: nn.Module | SpikingSpec, images_or_mean: Any, params: SRCParams
     ValueError
         Unknown backend/device/dtype/mode, image size not matching the first
         layer's in_features (the message names the expected size), a
-        raster of the wrong shape, ``params.beta`` of the wrong length, or a
-        mask that does not fit the input.
+        raster of the wrong shape, ``params.beta`` of the wrong length (one
+        entry per spiking layer, pooling layers included, or one for all), a
+        mask that does not fit the input, or a convolutional network with
+        ``backend="brian2"``.
     bridge.convert.ConversionError
         The model cannot be converted.
     """
@@ -443,7 +517,8 @@ def sleep(model: nn.Module | SpikingSpec, images_or_mean: Any, params: SRCParams
         raise TypeError(f"params must be an SRCParams (see bridge.presets.preset), got {type(params).__name__}")
     if backend == "brian2" and device != "cpu":
         raise ValueError("backend='brian2' runs on the CPU (device='cpu'); for a GPU use backend='torch', "
-                         "device='cuda' (or brian2_backend='cuda_standalone' with brian2cuda)")
+                         "device='cuda' (Brian2's cuda_standalone needs brian2cuda, which does not install with "
+                         "this project's pins)")
     if device == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' was requested but torch.cuda.is_available() is False")
 
@@ -452,14 +527,31 @@ def sleep(model: nn.Module | SpikingSpec, images_or_mean: Any, params: SRCParams
         if calibration_images is not None:
             raise ValueError("calibration_images cannot be used with a SpikingSpec (its alpha is already set)")
         spec = model
+        if backend == "brian2" and spec.layers is not None:
+            raise ValueError(BRIAN2_FULLY_CONNECTED_ONLY)
         torch_model = None
-        mean, _ = mean_image(images_or_mean, spec.layer_sizes[0])
+        mean, images = mean_image(images_or_mean, spec.layer_sizes[0])
+        check_intensities(mean, params, images)
         spec = _with_beta(spec, params.beta_for(spec.n_layers))
+    elif is_convolutional(model):
+        if backend == "brian2":
+            raise ValueError(BRIAN2_FULLY_CONNECTED_ONLY)
+        calib = calibration_images
+        if calib is None:
+            if np.ndim(images_or_mean) <= 1:
+                raise ValueError("images_or_mean is a mean image, so the normalisation needs calibration_images "
+                                 "(the training images); pass them, or pass the images instead of their mean")
+            calib = images_or_mean  # in their own shape: a convolutional network reads (n, C, H, W)
+        spec = from_torch(model, calib, percentile=percentile, alpha_scale=params.alpha_scale, dropout=dropout)
+        spec = _with_beta(spec, params.beta_for(spec.n_layers))
+        mean, _ = mean_image(images_or_mean, spec.layer_sizes[0])
+        torch_model = model
     else:
         from .convert import linear_layers
 
         n_in = linear_layers(model)[0].in_features
         mean, calib = mean_image(images_or_mean, n_in)
+        check_intensities(mean, params, calib)
         if calibration_images is not None:
             calib = calibration_images
         if calib is None:
@@ -496,7 +588,7 @@ def sleep(model: nn.Module | SpikingSpec, images_or_mean: Any, params: SRCParams
         mode = torch_mode if torch_mode != "auto" else ("dense" if device == "cuda" else "sparse")
         t0 = time.perf_counter()
         new_w, counts = _run_torch(spec.weights, alpha, thresholds, params, make_chunks(),
-                                   device, dtype, mode)
+                                   device, dtype, mode, layers=spec.layers)
         if device == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - t0
@@ -558,8 +650,10 @@ def simulate(spec: SpikingSpec, raster: Any, params: SRCParams, backend: str = "
     if backend == "torch":
         mode = torch_mode if torch_mode != "auto" else ("dense" if device == "cuda" else "sparse")
         return _run_torch(spec.weights, alpha, thresholds, params, _given_raster_chunks(raster),
-                          device, dtype, mode)
+                          device, dtype, mode, layers=spec.layers)
     if backend == "brian2":
+        if spec.layers is not None:
+            raise ValueError(BRIAN2_FULLY_CONNECTED_ONLY)
         from .src_brian2 import run_brian2
 
         out = run_brian2(spec.weights, alpha, thresholds, params, _given_raster_chunks(raster),

@@ -7,17 +7,20 @@ Five datasets are available through :func:`load_dataset`:
     60000 training and 10000 test images, read from the standard IDX files
     (``train-images-idx3-ubyte[.gz]``, ``train-labels-idx1-ubyte[.gz]``,
     ``t10k-images-idx3-ubyte[.gz]``, ``t10k-labels-idx1-ubyte[.gz]``).
-    Nothing is downloaded at run time; the files are looked for, in order, in
+    Nothing is downloaded at run time; the files are looked for in exactly one
+    place, the first of
 
     1. the ``data_dir`` argument (``--data-dir`` on the command line),
     2. the directory named by the environment variable ``SLEEP_SNN_DATA``,
     3. for ``"fashion"`` only, ``/usr/share/datasets/fashion-mnist`` (Debian
        package ``dataset-fashion-mnist``),
 
-    where each of 1 and 2 may be the directory holding the files or a parent
-    directory with a subdirectory named after the dataset (for example
-    ``$SLEEP_SNN_DATA/fashion-mnist``, ``$SLEEP_SNN_DATA/fashion`` or the
-    torchvision layout ``$SLEEP_SNN_DATA/FashionMNIST/raw``).
+    that is given: an explicit directory (1 or 2) that lacks the files is an
+    error, never a reason to read other files. Each of 1 and 2 may be the
+    directory holding the files or a parent directory with a subdirectory
+    named after the dataset (for example ``$SLEEP_SNN_DATA/fashion-mnist``,
+    ``$SLEEP_SNN_DATA/fashion`` or the torchvision layout
+    ``$SLEEP_SNN_DATA/FashionMNIST/raw``).
 ``"digits"``
     scikit-learn's handwritten digits (:func:`sklearn.datasets.load_digits`,
     1797 images of 8×8 pixels, intensities 0–16, 10 classes). It has no
@@ -35,12 +38,17 @@ with an area average (:func:`resize`).
 
 Decoded IDX files are cached in-process (keyed by path, modification time and
 size), so loading the training and the test split repeatedly is cheap.
+
+Every :class:`Dataset` records the files it was read from (``files``: path,
+size in bytes and SHA-256, see :func:`file_record`), so that a result can say
+exactly which data it was computed on.
 """
 
 from __future__ import annotations
 
 import functools
 import gzip
+import hashlib
 import os
 import zlib
 from dataclasses import dataclass
@@ -56,6 +64,8 @@ __all__ = [
     "DataError",
     "Dataset",
     "ENV_VAR",
+    "dataset_size",
+    "file_record",
     "IDX_FILES",
     "PATCHES_N_ON",
     "PATCHES_SIDE",
@@ -147,12 +157,16 @@ class Dataset:
         One of :data:`DATASETS`.
     split : str
         ``"train"`` or ``"test"``.
+    files : tuple of dict
+        The files the images and labels were read from (:func:`file_record`:
+        ``path``, ``bytes``, ``sha256``); empty for generated data.
     """
 
     images: np.ndarray
     labels: np.ndarray
     name: str
     split: str
+    files: tuple = ()
 
     def __post_init__(self) -> None:
         if self.images.ndim != 3:
@@ -205,7 +219,7 @@ class Dataset:
         if isinstance(index, (int, np.integer)):
             index = [index]
         return Dataset(images=self.images[index], labels=self.labels[index],
-                       name=self.name, split=self.split)
+                       name=self.name, split=self.split, files=self.files)
 
 
 # --------------------------------------------------------------------------
@@ -296,6 +310,35 @@ def _read_idx_cached(path: str, mtime_ns: int, size: int) -> np.ndarray:
     return arr
 
 
+@functools.lru_cache(maxsize=32)
+def _sha256(path: str, mtime_ns: int, size: int) -> str:
+    del mtime_ns, size  # only part of the cache key
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_record(path: str | os.PathLike) -> dict:
+    """Which file was read: ``{"path": absolute path, "bytes": size, "sha256": hex digest}``.
+
+    The checksum is cached per path, modification time and size.
+
+    Raises
+    ------
+    DataError
+        The file cannot be read.
+    """
+    path = Path(path).resolve()
+    try:
+        st = path.stat()
+        digest = _sha256(str(path), st.st_mtime_ns, st.st_size)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read file ({exc})") from exc
+    return {"path": str(path), "bytes": int(st.st_size), "sha256": digest}
+
+
 def _read_idx_fast(path: Path) -> np.ndarray:
     try:
         st = path.stat()
@@ -348,17 +391,14 @@ def _find_file(directory: Path, stem: str) -> Path | None:
 
 
 def _candidate_dirs(name: str, data_dir: str | os.PathLike | None) -> list[Path]:
-    roots: list[Path] = []
-    if data_dir is not None:
-        roots.append(Path(data_dir).expanduser())
+    """Where to look: the explicit directory (``data_dir``, else ``$SLEEP_SNN_DATA``) only, if one is given."""
     env = os.environ.get(ENV_VAR)
-    if env:
-        roots.append(Path(env).expanduser())
+    root = Path(data_dir).expanduser() if data_dir is not None else Path(env).expanduser() if env else None
     dirs: list[Path] = []
-    for root in roots:
+    if root is not None:
         dirs.append(root)
         dirs.extend(root / sub for sub in _SUBDIRS[name])
-    if name == "fashion":
+    elif name == "fashion":
         dirs.append(DEBIAN_FASHION_DIR)
     unique: list[Path] = []
     for d in dirs:
@@ -376,18 +416,19 @@ def find_data_dir(name: str, data_dir: str | os.PathLike | None = None, *,
     name : {"fashion", "mnist", "kmnist"}
         Dataset name.
     data_dir : str or path-like, optional
-        Searched first: the directory itself, then its subdirectories named
-        after the dataset (e.g. ``fashion-mnist``, ``fashion``, ``mnist``,
-        ``kmnist``, torchvision's ``FashionMNIST/raw``).
+        The directory itself, then its subdirectories named after the
+        dataset (e.g. ``fashion-mnist``, ``fashion``, ``mnist``, ``kmnist``,
+        torchvision's ``FashionMNIST/raw``); when given, nothing else is
+        searched.
     split : {"train", "test"}, optional
         Require only that split's two files; by default all four.
 
     Returns
     -------
     pathlib.Path
-        The first directory (search order: ``data_dir``, ``$SLEEP_SNN_DATA``,
-        then for ``fashion`` ``/usr/share/datasets/fashion-mnist``) in which
-        every required file exists, raw or ``.gz``.
+        The first directory in which every required file exists, raw or
+        ``.gz``: below ``data_dir`` if given, else below ``$SLEEP_SNN_DATA``
+        if set, else (``fashion`` only) ``/usr/share/datasets/fashion-mnist``.
 
     Raises
     ------
@@ -417,6 +458,9 @@ def find_data_dir(name: str, data_dir: str | os.PathLike | None = None, *,
             searched.append(f"  {d} (no dataset files)")
     if not searched:
         searched.append(f"  (none: no --data-dir given and {ENV_VAR} is not set)")
+    elif data_dir is not None or os.environ.get(ENV_VAR):
+        origin = f"--data-dir {data_dir}" if data_dir is not None else f"{ENV_VAR}={os.environ[ENV_VAR]}"
+        searched.append(f"  (only {origin} and its dataset subdirectories are searched when it is given)")
     raise DataError(
         f"dataset {name!r} not found.\n"
         f"Expected files (raw or .gz): {', '.join(stems)}\n"
@@ -425,8 +469,8 @@ def find_data_dir(name: str, data_dir: str | os.PathLike | None = None, *,
 
 
 def _load_idx_split(name: str, split: str, data_dir: str | os.PathLike | None
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Return the (read-only, cached) uint8 images and labels of one split."""
+                    ) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """Return the (read-only, cached) uint8 images and labels of one split, and the files read."""
     directory = find_data_dir(name, data_dir, split=split)
     img_path = _find_file(directory, IDX_FILES[split][0])
     lab_path = _find_file(directory, IDX_FILES[split][1])
@@ -444,7 +488,54 @@ def _load_idx_split(name: str, split: str, data_dir: str | os.PathLike | None
         raise DataError(
             f"{lab_path}: {labels.shape[0]} labels but {img_path.name} has "
             f"{images.shape[0]} images; the files do not belong together")
-    return images, labels
+    return images, labels, (file_record(img_path), file_record(lab_path))
+
+
+def dataset_size(name: str, split: str = "train", data_dir: str | os.PathLike | None = None) -> int:
+    """Number of images of a dataset split, without loading the images.
+
+    Reads only the header of an IDX labels file (the data directory is
+    searched as by :func:`find_data_dir`, so missing data fail here).
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`DATASETS`.
+    split : {"train", "test"}
+    data_dir : path-like, optional
+        See :func:`find_data_dir`.
+
+    Returns
+    -------
+    int
+        60000/10000 for the MNIST family's official files, 1257/540 for
+        digits, 4 for patches.
+
+    Raises
+    ------
+    DataError
+        The files are missing or the header is not an IDX one.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"name must be one of {DATASETS}, got {name!r}")
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if name == "patches":
+        return 4
+    if name == "digits":
+        return int(_digits_split()[split][1].shape[0])
+    directory = find_data_dir(name, data_dir, split=split)
+    path = _find_file(directory, IDX_FILES[split][1])
+    assert path is not None
+    try:
+        opener = gzip.open if path.name.endswith(".gz") else open
+        with opener(path, "rb") as fh:
+            head = fh.read(8)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{path}: cannot read file ({exc})") from exc
+    if len(head) < 8 or head[:2] != b"\0\0" or head[3] != 1:
+        raise DataError(f"{path}: not an IDX labels file (header 0x{head.hex()})")
+    return int.from_bytes(head[4:8], "big")
 
 
 # --------------------------------------------------------------------------
@@ -562,6 +653,17 @@ def _resize_scaled(arr: np.ndarray, size: int, scale: float, chunk: int = 8192) 
 # --------------------------------------------------------------------------
 # Digits and patches
 # --------------------------------------------------------------------------
+def _digits_file() -> tuple:
+    """The record of the file scikit-learn reads the digits from (empty if it cannot be found)."""
+    try:
+        from importlib.resources import files
+
+        path = files("sklearn.datasets") / "data" / "digits.csv.gz"
+        return (file_record(str(path)),) if path.is_file() else ()
+    except (ImportError, DataError, TypeError):
+        return ()
+
+
 @functools.lru_cache(maxsize=1)
 def _digits_split() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     from sklearn.datasets import load_digits
@@ -671,7 +773,7 @@ def load_dataset(name: str, split: str = "train", *, size: int | None | str = "a
         Seed of the subsample and of the patch pixel layout.
     data_dir : str or path-like, optional
         Directory of the IDX files (or a parent of per-dataset
-        directories); see :func:`find_data_dir` for the search order.
+        directories); when given, only it is searched (see :func:`find_data_dir`).
     overlap : int
         Shared pixels of the patches toy (see :func:`make_patches`); ignored
         by the other datasets.
@@ -700,14 +802,15 @@ def load_dataset(name: str, split: str = "train", *, size: int | None | str = "a
         raise ValueError(f"size must be an integer >= 2, None or 'auto', got {size!r}")
 
     scale: float
+    files: tuple = ()
     if name == "patches":
         ds = make_patches(overlap, seed=seed, split=split)
         images, labels, scale = ds.images, ds.labels, 1.0
     elif name == "digits":
         images, labels = _digits_split()[split]
-        scale = 1.0
+        scale, files = 1.0, _digits_file()
     else:
-        images, labels = _load_idx_split(name, split, data_dir)
+        images, labels, files = _load_idx_split(name, split, data_dir)
         scale = 1.0 / 255.0
 
     index: np.ndarray | None = None
@@ -742,4 +845,4 @@ def load_dataset(name: str, split: str = "train", *, size: int | None | str = "a
         images = np.multiply(images, np.float32(scale), dtype=np.float32)
         np.clip(images, 0.0, 1.0, out=images)
     labels = np.array(labels, dtype=np.int64)
-    return Dataset(images=np.ascontiguousarray(images), labels=labels, name=name, split=split)
+    return Dataset(images=np.ascontiguousarray(images), labels=labels, name=name, split=split, files=files)

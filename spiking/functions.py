@@ -10,7 +10,11 @@ Python one for the ``numpy`` target, all computing the same thing:
 * :data:`sleep_noise`: a Gaussian membrane kick while asleep, nothing (and no
   random number drawn) while awake;
 * :data:`stop_when`: ends the current ``run()`` at the end of the step in which
-  its flag is set (the simulation stops once every image was shown).
+  its flag is set (the simulation stops once every image was shown);
+* :data:`input_threshold`: the Exp(1) threshold of the next input spike as a
+  hash of (run seed, presentation key, input, draw number), so that an image
+  shown with the same key gets the same input spikes anywhere in a run
+  ("frozen" input noise; :func:`uniform_hash` is the same hash in numpy).
 
 The power-law rule is that of the sleep-based homeostatic regularisation of
 arXiv 2601.08447 (see :mod:`spiking.sleep`).
@@ -21,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 from brian2 import Function, check_units, implementation, volt
 
-__all__ = ["sleep_decay", "sleep_noise", "stop_when"]
+__all__ = ["sleep_decay", "sleep_noise", "stop_when", "input_threshold", "uniform_hash"]
 
 
 @implementation(
@@ -133,3 +137,101 @@ stop_when.implementations.add_implementation(
     compiler_kwds={"headers": ['"network.h"']},
 )
 stop_when.implementations.add_implementation("cython", _stop_cython)
+
+
+# --------------------------------------------------------------------------
+# Frozen input noise: a counter-based random number per (seed, key, input, n)
+
+_SM_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_SM_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_SM_M2 = np.uint64(0x94D049BB133111EB)
+
+
+def _splitmix64(x):
+    """SplitMix64 finaliser on uint64 arrays (wrapping arithmetic)."""
+    with np.errstate(over="ignore"):
+        x = x + _SM_GAMMA
+        x = (x ^ (x >> np.uint64(30))) * _SM_M1
+        x = (x ^ (x >> np.uint64(27))) * _SM_M2
+        return x ^ (x >> np.uint64(31))
+
+
+def uniform_hash(seed, key, i, n) -> np.ndarray:
+    """A uniform number in [0, 1) from (seed, key, i, n), the same as the compiled one.
+
+    Parameters
+    ----------
+    seed, key, i, n : array_like of non-negative integers (< 2**32 for ``i`` and ``n``)
+        Run seed, presentation key, input index and draw number.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 values in [0, 1) (53 random bits).
+    """
+    seed, key, i, n = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (seed, key, i, n)))
+    h = _splitmix64(seed.astype(np.uint64))
+    h = _splitmix64(h ^ key.astype(np.uint64))
+    h = _splitmix64(h ^ ((i.astype(np.uint64) << np.uint64(32)) | n.astype(np.uint64)))
+    return (h >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
+
+
+def _threshold_numpy(current, fresh, key, i, n, seed):
+    current, fresh, key, i, n, seed = np.broadcast_arrays(
+        *(np.asarray(a, dtype=float) for a in (current, fresh, key, i, n, seed)))
+    out = np.array(current, dtype=float)
+    sel = fresh > 0.5
+    if np.any(sel):
+        out[sel] = -np.log1p(-uniform_hash(seed[sel], key[sel], i[sel], n[sel]))
+    return out
+
+
+_THRESHOLD_CPP = """
+static inline unsigned long long _sleep_snn_sm64(unsigned long long x)
+{
+    x += 0x9E3779B97F4A7C15ULL;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+    return x ^ (x >> 31);
+}
+double input_threshold(double current, double fresh, double key, int i, double n, double seed)
+{
+    if (fresh < 0.5)
+        return current;
+    unsigned long long h = _sleep_snn_sm64((unsigned long long)seed);
+    h = _sleep_snn_sm64(h ^ (unsigned long long)key);
+    h = _sleep_snn_sm64(h ^ ((((unsigned long long)i) << 32) | (unsigned long long)n));
+    const double u = (double)(h >> 11) * (1.0 / 9007199254740992.0);
+    return -log1p(-u);
+}
+"""
+
+_THRESHOLD_CYTHON = """
+from libc.math cimport log1p
+
+cdef unsigned long long _sleep_snn_sm64(unsigned long long x):
+    x = x + 0x9E3779B97F4A7C15ULL
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL
+    return x ^ (x >> 31)
+
+cdef double input_threshold(double current, double fresh, double key, int i, double n, double seed):
+    cdef unsigned long long h
+    cdef double u
+    if fresh < 0.5:
+        return current
+    h = _sleep_snn_sm64(<unsigned long long>seed)
+    h = _sleep_snn_sm64(h ^ (<unsigned long long>key))
+    h = _sleep_snn_sm64(h ^ (((<unsigned long long>i) << 32) | (<unsigned long long>n)))
+    u = (<double>(h >> 11)) * (1.0 / 9007199254740992.0)
+    return -log1p(-u)
+"""
+
+#: Brian2 function: ``input_threshold(current, fresh, key, i, n, seed)`` returns
+#: ``current`` unless ``fresh``, else the Exp(1) number ``-log(1 - u)`` with
+#: ``u = uniform_hash(seed, key, i, n)``.
+input_threshold = Function(_threshold_numpy, arg_units=[1, 1, 1, 1, 1, 1], return_unit=1,
+                           arg_names=["current", "fresh", "key", "i", "n", "seed"])
+input_threshold.implementations.add_implementation("cpp", _THRESHOLD_CPP)
+input_threshold.implementations.add_implementation("cython", _THRESHOLD_CYTHON)
+input_threshold.implementations.add_numpy_implementation(_threshold_numpy, discard_units=True)

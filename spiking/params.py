@@ -29,12 +29,15 @@ __all__ = [
     "EINetworkParams",
     "PATHWAYS",
     "PLASTIC_PATHWAYS",
+    "STDP_RULES",
 ]
 
 #: Synaptic pathways of the E/I network, by the name of their Synapses object.
 PATHWAYS = ("inp_exc", "exc_exc", "exc_inh", "inh_exc")
 #: Pathways with plasticity (STDP on the first two, inhibitory STDP on the last).
 PLASTIC_PATHWAYS = ("inp_exc", "exc_exc", "inh_exc")
+#: Pair rules of :class:`STDPParams`.
+STDP_RULES = ("hebbian", "anti_nearest")
 
 
 class ParameterError(ValueError):
@@ -153,7 +156,17 @@ class STDPParams:
     eta_minus : float
         Depression amplitude (0 .. 1). Default 0.0105 (slightly depression-dominated).
     w_max : float
-        Upper weight bound (dimensionless, > 0). Default 1.
+        Upper weight bound (dimensionless, > 0; a run-time value of a compiled
+        network). Default 1.
+    rule : str
+        ``"hebbian"`` (default): the trace rule above, every pre/post pair
+        counts. ``"anti_nearest"``: the pair rule of the reference code of
+        arXiv 2601.08447, which pairs each spike with the partner's last
+        spike only and has the window inverted: a presynaptic spike
+        potentiates by ``eta_plus * exp(-(t - t_post)/tau_plus)``
+        (post-before-pre, or simultaneous), a postsynaptic spike depresses by
+        ``eta_minus * exp(-(t - t_pre)/tau_minus)`` (pre-before-post). Fixed
+        when a network is built.
     """
 
     tau_plus: Quantity = field(default_factory=lambda: 20 * ms)
@@ -161,6 +174,7 @@ class STDPParams:
     eta_plus: float = 0.01
     eta_minus: float = 0.0105
     w_max: float = 1.0
+    rule: str = "hebbian"
 
     def __post_init__(self) -> None:
         check_range(self, "tau_plus", 0, None, lo_open=True, unit=ms, unit_name="ms")
@@ -168,6 +182,9 @@ class STDPParams:
         check_range(self, "eta_plus", 0, 1)
         check_range(self, "eta_minus", 0, 1)
         check_range(self, "w_max", 0, None, lo_open=True)
+        if self.rule not in STDP_RULES:
+            raise ParameterError(
+                f"STDPParams.rule={self.rule!r} is not known; allowed: {', '.join(STDP_RULES)}")
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,12 @@ Methods (:data:`READOUT_METHODS`):
 ``"pca_qda"``
     The readout of the sleep-regularisation paper (arXiv 2601.08447):
     standardise → PCA keeping a fraction ``variance`` of the variance
-    (default 0.95) → :class:`~sklearn.discriminant_analysis.QuadraticDiscriminantAnalysis`
-    with ``reg_param`` (default 1e-3) so that singular class covariances do
-    not break it.
+    (default 0.95), optionally whitened (``whiten``, default False; the
+    reference code whitens) → :class:`~sklearn.discriminant_analysis.QuadraticDiscriminantAnalysis`
+    with ``reg_param`` (default 1e-3; the reference code uses 0.1) so that
+    singular class covariances (collinear features, classes with fewer
+    images than components) do not break it: QDA then shrinks every class
+    covariance towards the identity, ``(1 - reg) S + reg I``.
 ``"diehl_cook"``
     Diehl & Cook (2015): each neuron is assigned to the class for which its
     mean training response is highest (:func:`assign_labels`); an image is
@@ -45,6 +48,7 @@ from sklearn.preprocessing import StandardScaler
 __all__ = [
     "READOUT_METHODS",
     "ReadoutResult",
+    "RegularisedCovariance",
     "assign_labels",
     "confusion_matrix",
     "fit_readout",
@@ -56,7 +60,7 @@ READOUT_METHODS = ("logreg", "pca_qda", "diehl_cook")
 
 _METHOD_KWARGS = {
     "logreg": {"C": 1.0, "max_iter": 1000},
-    "pca_qda": {"variance": 0.95, "reg_param": 1e-3},
+    "pca_qda": {"variance": 0.95, "reg_param": 1e-3, "whiten": False},
     "diehl_cook": {},
 }
 
@@ -256,6 +260,39 @@ def predict_assigned(features: Any, assignment: Any, classes: Any) -> np.ndarray
 # --------------------------------------------------------------------------
 # Fitting
 # --------------------------------------------------------------------------
+class RegularisedCovariance:
+    """Covariance estimator ``(1 - reg) * S + reg * I`` (S the biased sample covariance).
+
+    Scikit-learn's covariance-estimator protocol (``fit`` and ``covariance_``),
+    for :class:`~sklearn.discriminant_analysis.QuadraticDiscriminantAnalysis`
+    with ``solver="eigen"``: every class covariance is full rank for
+    ``reg > 0``, however few images or collinear the features.
+
+    Parameters
+    ----------
+    reg : float
+        Weight of the identity, in [0, 1].
+    """
+
+    def __init__(self, reg: float = 1e-3):
+        self.reg = float(reg)
+
+    def get_params(self, deep: bool = True) -> dict:
+        return {"reg": self.reg}
+
+    def set_params(self, **params):
+        for k, v in params.items():
+            setattr(self, k, v)
+        return self
+
+    def fit(self, X, y=None):
+        X = np.asarray(X, dtype=float)
+        Xc = X - X.mean(axis=0)
+        S = Xc.T @ Xc / max(len(X), 1)
+        self.covariance_ = (1.0 - self.reg) * S + self.reg * np.eye(X.shape[1])
+        return self
+
+
 def _majority(y: np.ndarray) -> Any:
     values, counts = np.unique(y, return_counts=True)
     return values[np.argmax(counts)]
@@ -282,7 +319,8 @@ def fit_readout(train_features: Any, train_labels: Any, test_features: Any, test
     **kw
         Method options: ``logreg``: ``C`` (> 0, default 1.0), ``max_iter``
         (default 1000); ``pca_qda``: ``variance`` (fraction in (0, 1],
-        default 0.95), ``reg_param`` (in [0, 1], default 1e-3);
+        default 0.95), ``reg_param`` (in [0, 1], default 1e-3), ``whiten``
+        (bool, default False);
         ``diehl_cook``: none.
 
     Returns
@@ -361,21 +399,35 @@ def fit_readout(train_features: Any, train_labels: Any, test_features: Any, test
             if not 0 <= reg_param <= 1:
                 raise ValueError(f"reg_param must be in [0, 1], got {opts['reg_param']!r}")
             counts = np.unique(ytr, return_counts=True)[1]
-            if counts.min() < 2:
+            if counts.min() < 2 and reg_param <= 0:
                 raise ValueError(
-                    "pca_qda needs at least 2 training images per class to estimate a "
-                    f"covariance; the smallest class has {counts.min()}")
+                    "pca_qda without regularisation (reg_param=0) needs at least 2 training images "
+                    f"per class to estimate a covariance; the smallest class has {counts.min()}")
             keep = ~constant
             scaler = StandardScaler().fit(xtr[:, keep])
             ztr = scaler.transform(xtr[:, keep])
             zte = scaler.transform(xte[:, keep])
             n_comp: float | int = variance if variance < 1 else min(ztr.shape)
-            pca = PCA(n_components=n_comp, svd_solver="full", random_state=seed).fit(ztr)
+            pca = PCA(n_components=n_comp, svd_solver="full", whiten=bool(opts["whiten"]),
+                      random_state=seed).fit(ztr)
             ptr, pte = pca.transform(ztr), pca.transform(zte)
-            qda = QuadraticDiscriminantAnalysis(reg_param=reg_param).fit(ptr, ytr)
+            # the eigen solver with a shrunk covariance, (1 - reg) S + reg I: the
+            # svd solver of recent scikit-learn refuses classes with fewer images
+            # than components, whatever reg_param
+            # scikit-learn estimates no covariance from a single image: such classes
+            # (possible only with reg_param > 0) are left out and never predicted
+            cls, n_per = np.unique(ytr, return_counts=True)
+            fit_rows = np.isin(ytr, cls[n_per >= 2])
+            if np.unique(ytr[fit_rows]).size < 2:
+                raise ValueError("pca_qda needs at least 2 classes with 2 or more training images")
+            if not fit_rows.all():
+                details["classes_left_out"] = cls[n_per < 2].tolist()
+            qda = QuadraticDiscriminantAnalysis(
+                solver="eigen", covariance_estimator=RegularisedCovariance(reg_param)).fit(
+                    ptr[fit_rows], ytr[fit_rows])
             pred_tr = qda.predict(ptr)
             pred = qda.predict(pte)
-            details.update(variance=variance, reg_param=reg_param,
+            details.update(variance=variance, reg_param=reg_param, whiten=bool(opts["whiten"]),
                            n_components=int(pca.n_components_),
                            explained_variance=float(pca.explained_variance_ratio_.sum()))
     if caught:

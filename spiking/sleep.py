@@ -125,6 +125,18 @@ class SleepParams:
         >= dt). The decay over one interval of k steps uses the exponent
         ``lam ** k``, which equals k single steps exactly. Default 20 ms
         (W changes slowly; checking every step costs a loop over all synapses).
+    fill_budget : bool
+        Trigger mode only. False (default): an episode ends when W is back at
+        ``alpha_base * W(0)`` (or at ``max_sleep`` or when the budget is
+        spent), so the achieved ratio is whatever the weights need (about 1 %
+        in the default network) and ``sleep_ratio`` is only a cap. True: the
+        trigger still decides *when* to sleep, but an episode lasts until the
+        budget is spent (or ``max_sleep``): the achieved ratio follows
+        ``sleep_ratio``, which makes it a real knob.
+    sticky_spikes : bool
+        Reproduce the reference code's sleep-loop defect: a neuron that spikes
+        during an episode keeps spiking on every step until the episode ends
+        (no refractoriness, reset and adaptation every step). Default False.
     """
 
     mode: str = "trigger"
@@ -140,6 +152,8 @@ class SleepParams:
     interval: Quantity = field(default_factory=lambda: 35 * second)
     pathways: tuple = ("inp_exc", "exc_exc")
     check_interval: Quantity = field(default_factory=lambda: 20 * ms)
+    fill_budget: bool = False
+    sticky_spikes: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in SLEEP_MODES:
@@ -167,6 +181,9 @@ class SleepParams:
                 f"{PLASTIC_PATHWAYS}"
             )
         object.__setattr__(self, "pathways", pathways)
+        for name in ("fill_budget", "sticky_spikes"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ParameterError(f"SleepParams.{name}={getattr(self, name)!r} must be True or False")
 
     @property
     def budget_factor(self) -> float:

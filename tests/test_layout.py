@@ -152,3 +152,19 @@ def test_a_forbidden_import_would_be_caught(tmp_path):
     found = _imports("bridge.x", src / "x.py", {"bridge.x", "scenarios.runs", "scenarios.runs.results"})
     assert found == {"scenarios.runs.results"}
     assert any(_under(t, f) for t in found for f in _forbidden_for("bridge.x"))
+
+
+def test_commands_hold_no_model_rule_or_protocol():
+    """A command module parses, calls and saves: it defines no class (a model, a rule, a config or a
+    protocol would be one) except the command line's own types in ``commands.common``: its exceptions
+    and argparse helpers."""
+    found = []
+    for path in sorted((ROOT / "scenarios" / "commands").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.ClassDef):
+                cli_type = any((isinstance(b, ast.Name) and b.id.endswith(("Error", "Exception")))
+                               or (isinstance(b, ast.Attribute) and isinstance(b.value, ast.Name)
+                                   and b.value.id == "argparse") for b in node.bases)
+                if not (path.name == "common.py" and cli_type):
+                    found.append(f"{path.name}:{node.lineno} class {node.name}")
+    assert not found, found

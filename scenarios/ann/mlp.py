@@ -56,6 +56,8 @@ __all__ = [
     "CONVENTIONS",
     "DEFAULT_TASKS",
     "make_mlp",
+    "ModelFileError",
+    "load_model",
     "squared_error",
     "loss_function",
     "TrainConfig",
@@ -166,6 +168,67 @@ def make_mlp(
 
 
 # --------------------------------------------------------------------------- losses
+class ModelFileError(ValueError):
+    """A model file that cannot be read as a bias-free MLP; the message names the file and why."""
+
+
+def load_model(path, *, allow_pickle: bool = False) -> nn.Module:
+    """Read a torch MLP from a file written by ``torch.save``.
+
+    Parameters
+    ----------
+    path : path-like
+        ``torch.save(model.state_dict(), path)``: the 2-D ``*.weight`` tensors, in order, become
+        ``Linear(bias=False)`` layers with a ReLU after each (dropout is not stored in a state
+        dict; it changes nothing in evaluation mode with PyTorch's inverted dropout).
+        ``torch.save(model, path)`` (a whole module) needs ``allow_pickle=True``.
+    allow_pickle : bool
+        Accept a pickled module. Unpickling runs code from the file: only for files you trust.
+
+    Returns
+    -------
+    torch.nn.Module
+        An ``nn.Sequential`` (state dict) or the module itself, in evaluation mode.
+
+    Raises
+    ------
+    ModelFileError
+        A missing or unreadable file, a state dict with biases or no 2-D weights, or a
+        pickled module without ``allow_pickle``.
+    """
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=not allow_pickle)
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad or pickled file
+        hint = ("; a whole pickled module is read only with allow_pickle (--allow-pickle), "
+                "or save model.state_dict() instead") if not allow_pickle else ""
+        raise ModelFileError(f"{path} could not be read by torch.load ({type(exc).__name__}){hint}") from None
+    if isinstance(obj, nn.Module):
+        return obj.eval()
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ModelFileError(f"{path} holds a {type(obj).__name__}, not a state dict of tensors or a module")
+    biases = [k for k, v in obj.items() if k.endswith("bias")]
+    if biases:
+        raise ModelFileError(f"{path}: the state dict has biases ({biases[0]}, ...); SRC converts bias-free MLPs")
+    weights = [v for k, v in obj.items() if k.endswith("weight") and v.ndim == 2]
+    if not weights:
+        raise ModelFileError(f"{path}: the state dict has no 2-D *.weight tensors")
+    layers: list[nn.Module] = []
+    for k, w in enumerate(weights):
+        if k and w.shape[1] != weights[k - 1].shape[0]:
+            raise ModelFileError(f"{path}: weight {k} has {w.shape[1]} inputs but weight {k - 1} has "
+                                 f"{weights[k - 1].shape[0]} outputs")
+        lin = nn.Linear(w.shape[1], w.shape[0], bias=False)
+        with torch.no_grad():
+            lin.weight.copy_(w.to(torch.float32))
+        layers += [lin, nn.ReLU()]
+    return nn.Sequential(*layers).eval()
+
+
 def squared_error(outputs: torch.Tensor, labels: torch.Tensor, n_classes: int | None = None) -> torch.Tensor:
     """Squared error on one-hot targets, normalised as in the authors' code.
 

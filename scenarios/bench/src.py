@@ -18,10 +18,20 @@ not found (``data_dir``, ``$SLEEP_SNN_DATA`` or
 ``/usr/share/datasets/fashion-mnist``), the benchmark says so and falls back
 to scikit-learn's digits 0 and 1 upsampled to 28×28 (``"dataset": "digits"``).
 
+``model="cnn"`` (``sleep-snn bench src --model cnn``) benchmarks the small CNN
+of the robustness study instead (:func:`scenarios.ann.cnn.make_cnn`, 16 and
+32 channels, no output ReLU) trained as the study trains it (all 60 000
+Fashion-MNIST training images, or the first ``n_train``; the study's epochs,
+learning rate and loss; default seed 1, the study's first trial, since seed 0
+diverges), then ``steps`` steps of SRC with the study's ``cnn-fashion``
+preset, torch backend (Brian2 supports fully-connected layers only).
+``spikes_per_step`` then lists input, conv1, pool1, conv2, pool2, output.
+
 Usage::
 
     sleep-snn bench src --backend torch --steps 5000 --json
     sleep-snn bench src --backend brian2 --steps 20000 --json
+    sleep-snn bench src --model cnn --steps 10000 --json
 """
 
 from __future__ import annotations
@@ -116,9 +126,42 @@ def train_one_epoch(model, images: np.ndarray, labels: np.ndarray, seed: int = 0
     return acc
 
 
+def _train_cnn(data_dir: str | None, seed: int, n: int | None = None, log=print):
+    """The robustness study's CNN, trained as the study trains it, on the first ``n`` Fashion-MNIST images.
+
+    ``n=None`` uses all 60 000 training images, as the study does, so that the
+    benchmark sleeps the network whose spikes the study's sleep sees.
+    """
+    from scenarios.ann.mlp import TrainConfig, Trainer
+    from scenarios.experiments.robustness import RobustnessConfig, make_model
+
+    try:
+        from spiking.data import load_dataset
+
+        ds = load_dataset("fashion", "train", size=None, data_dir=data_dir)
+        images, labels, dataset = ds.images[:n].astype(np.float32), ds.labels[:n].astype(np.int64), "fashion"
+    except Exception as exc:  # noqa: BLE001 - any failure: explicit, reported fallback
+        log(f"bench_src: Fashion-MNIST not available ({exc}); falling back to scikit-learn digits upsampled "
+            "to 28x28 (reported as dataset='digits')")
+        from spiking.data import load_dataset
+
+        ds = load_dataset("digits", "train", size=28)
+        images, labels, dataset = ds.images[:n], ds.labels[:n].astype(np.int64), "digits"
+    cfg = RobustnessConfig(model="cnn", dataset="fashion")
+    model = make_model(cfg, images.shape[1:], 10, seed)
+    trainer = Trainer(model, TrainConfig(lr=cfg.lr, epochs=cfg.epochs, batch_size=cfg.batch_size, loss=cfg.loss,
+                                         seed=seed))
+    loss = trainer.fit(images, labels, 10)[-1]
+    if not np.isfinite(loss):
+        raise ValueError(f"bench_src: the CNN's training diverged for seed={seed} (loss {loss}); use another --seed "
+                         "(the robustness study's trials use seeds 1-3)")
+    return model, images, trainer.accuracy(images, labels), dataset
+
+
 def bench_src(backend: str = "torch", device: str = "cpu", steps: int = 2000, data_dir: str | None = None,
-              seed: int = 0, brian2_backend: str = "cpp_standalone", build_dir: str | None = None,
-              threads: int = 1, dtype: str = "float32", log=None, warn=print) -> dict:
+              seed: int | None = None, brian2_backend: str = "cpp_standalone", build_dir: str | None = None,
+              threads: int = 1, dtype: str = "float32", log=None, warn=print, model: str = "mlp",
+              n_train: int | None = None) -> dict:
     """Train the SRC MLP on the first Fashion-MNIST task and time ``steps`` steps of SRC.
 
     Parameters
@@ -131,8 +174,9 @@ def bench_src(backend: str = "torch", device: str = "cpu", steps: int = 2000, da
         SRC steps (>= 1).
     data_dir : str, optional
         Directory of the Fashion-MNIST IDX files.
-    seed : int
-        Seed of training and of the sleep input.
+    seed : int, optional
+        Seed of training and of the sleep input; default 0 for the MLP and 1
+        for the CNN (the robustness study's first trial; seed 0 diverges).
     brian2_backend : {"cpp_standalone", "numpy", "cython"}
         Brian2 backend when ``backend="brian2"``.
     build_dir : str, optional
@@ -145,6 +189,10 @@ def bench_src(backend: str = "torch", device: str = "cpu", steps: int = 2000, da
         Receives the progress lines (training, SRC speed); None: silent.
     warn : callable
         Receives the notice when the digits fallback is used.
+    model : {"mlp", "cnn"}
+        The SRC MLP on the first task (default) or the robustness study's CNN.
+    n_train : int, optional
+        CNN only: train on the first ``n_train`` images (default: all).
 
     Returns
     -------
@@ -164,19 +212,35 @@ def bench_src(backend: str = "torch", device: str = "cpu", steps: int = 2000, da
     from bridge.presets import preset
     from bridge.src import sleep
 
+    if model not in ("mlp", "cnn"):
+        raise ValueError(f"model={model!r}: must be 'mlp' or 'cnn'")
+    if seed is None:
+        seed = 1 if model == "cnn" else 0
+    if n_train is not None and model != "cnn":
+        raise ValueError(f"n_train={n_train!r}: only the CNN benchmark takes a training size")
     torch.set_num_threads(max(1, threads))
     t0 = time.perf_counter()
-    images, labels, dataset = load_task(data_dir, log=warn)
-    model = build_model(seed)
-    acc = train_one_epoch(model, images, labels, seed=seed)
+    if model == "cnn":
+        from scenarios.experiments.robustness import CNN_SRC_PRESET, src_preset
+
+        net, images, acc, dataset = _train_cnn(data_dir, seed, n=n_train, log=warn)
+        params = src_preset(CNN_SRC_PRESET, steps=steps)
+        what = "all classes, the robustness study's CNN"
+    else:
+        images, labels, dataset = load_task(data_dir, log=warn)
+        net = build_model(seed)
+        acc = train_one_epoch(net, images, labels, seed=seed)
+        params = preset("fashion", steps=steps)
+        what = "classes 0/1"
     train_seconds = time.perf_counter() - t0
     if log is not None:
-        log(f"trained on {len(images)} {dataset} images (classes 0/1) in {train_seconds:.1f} s, "
+        log(f"trained on {len(images)} {dataset} images ({what}) in {train_seconds:.1f} s, "
             f"train accuracy {acc:.3f}")
 
-    params = preset("fashion", steps=steps)
-    res = sleep(model, images, params, backend=backend, device=device, seed=seed,
+    cpu0 = time.process_time()
+    res = sleep(net, images, params, backend=backend, device=device, seed=seed,
                 brian2_backend=brian2_backend, dtype=dtype, build_directory=build_dir)
+    sleep_cpu = time.process_time() - cpu0
     self_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
     out = {
@@ -200,6 +264,12 @@ def bench_src(backend: str = "torch", device: str = "cpu", steps: int = 2000, da
         "dtype": dtype,
         "threads": threads,
         "seed": seed,
+        "model": model,
+        # CPU seconds of this process for the whole sleep call (conversion included): on a shared
+        # machine the wall-clock figures count other jobs too
+        "sleep_cpu_seconds": sleep_cpu,
+        "layers": [g.kind for g in res.spec_before.geometry()],
+        "target": res.target,
     }
     if log is not None:
         log(f"SRC {res.steps} steps: {res.steps_per_second:.0f} steps/s "

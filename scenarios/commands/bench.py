@@ -1,4 +1,4 @@
-"""``sleep-snn bench ei | scan | src | hessian``: speed and memory benchmarks.
+"""``sleep-snn bench ei | scan | src | hessian | nir | report``: speed and memory benchmarks.
 
 Each prints progress to stderr and, with ``--json``, one JSON object as the
 last line of stdout. The benchmarks themselves are the functions of
@@ -12,6 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
+
+from scenarios.commands.common import positive_int
 
 __all__ = ["SUBCOMMANDS", "main"]
 
@@ -32,11 +35,16 @@ def bench_ei_main(argv=None) -> int:
     parser.add_argument("--sleep-ratio", type=float, default=0.1,
                         help="sleep budget for trigger/schedule modes (0.1)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--build-dir", default=None)
+    parser.add_argument("--build-dir", default=None,
+                        help="standalone build directory (kept); default: the shared build cache")
+    parser.add_argument("--compile-mode", default=None, choices=("portable", "native"),
+                        help="compiler flags (default: $SLEEP_SNN_COMPILE_MODE or portable)")
+    parser.add_argument("--repeat", type=positive_int, default=1,
+                        help="runs of the same program; the run time is their median (default 1)")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args(argv)
     res = bench_ei(args.sim_seconds, args.backend, args.sleep_mode, args.sleep_ratio, args.seed,
-                   args.build_dir)
+                   args.build_dir, compile_mode=args.compile_mode, repeat=args.repeat)
     if args.json:
         print(json.dumps(res))
     else:
@@ -84,19 +92,28 @@ def bench_src_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=2000, help="SRC steps (default 2000)")
     parser.add_argument("--json", action="store_true", help="print only the JSON result line")
     parser.add_argument("--data-dir", default=None, help="directory of the Fashion-MNIST IDX files")
-    parser.add_argument("--seed", type=int, default=0, help="seed of training and of the sleep input")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of training and of the sleep input (default 0; 1 with --model cnn)")
     parser.add_argument("--brian2-backend", default="cpp_standalone",
                         choices=("cpp_standalone", "numpy", "cython"))
     parser.add_argument("--build-dir", default=None, help="Brian2 standalone project directory (kept)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    parser.add_argument("--model", choices=("mlp", "cnn"), default="mlp",
+                        help="the SRC MLP on the first task (default) or the robustness study's CNN")
+    parser.add_argument("--n-train", type=int, default=None,
+                        help="--model cnn: train on the first N images (default: all, as the study)")
     args = parser.parse_args(argv)
     if args.steps < 1:
         parser.error("--steps must be >= 1")
+    if args.n_train is not None and (args.model != "cnn" or args.n_train < 1):
+        parser.error(f"--n-train {args.n_train}: needs --model cnn and a value >= 1")
+    if args.model == "cnn" and args.backend == "brian2":
+        parser.error("--model cnn: the Brian2 backend supports fully-connected layers only; use --backend torch")
     out = bench_src(backend=args.backend, device=args.device, steps=args.steps, data_dir=args.data_dir,
                     seed=args.seed, brian2_backend=args.brian2_backend, build_dir=args.build_dir,
                     threads=args.threads, dtype=args.dtype, log=None if args.json else _print_flush,
-                    warn=_print_flush)
+                    warn=_print_flush, model=args.model, n_train=args.n_train)
     print(json.dumps(out))
     return 0
 
@@ -136,8 +153,102 @@ def bench_hessian_main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def bench_nir_main(argv: list[str] | None = None) -> int:
+    """``sleep-snn bench nir``: time and file size of the NIR export of a converted MLP."""
+    from scenarios.bench.nir import bench_nir
+
+    p = argparse.ArgumentParser(prog="sleep-snn bench nir", description="Time the NIR export and import of a "
+                                "converted bias-free ReLU MLP (784-1200-1200-10 by default) and its file size.")
+    p.add_argument("--sizes", default="784,1200,1200,10", help="layer sizes, input first (default 784,1200,1200,10)")
+    p.add_argument("--repeats", type=int, default=5, help="exports timed (default 5)")
+    p.add_argument("--decay", type=float, default=0.999, help="membrane decay (default 0.999: LIF; 1: IF)")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    p.add_argument("--no-compression", action="store_true", help="write the HDF5 arrays uncompressed")
+    p.add_argument("--json", action="store_true", help="print only the JSON line")
+    args = p.parse_args(argv)
+    try:
+        sizes = tuple(int(s) for s in args.sizes.split(","))
+    except ValueError:
+        p.error(f"--sizes {args.sizes!r}: must be integers separated by commas")
+    if len(sizes) < 2 or min(sizes) < 1:
+        p.error(f"--sizes {args.sizes!r}: at least two sizes, each >= 1")
+    if args.repeats < 1:
+        p.error("--repeats must be >= 1")
+    out = bench_nir(sizes, repeats=args.repeats, decay=args.decay, dtype=args.dtype,
+                    compression=None if args.no_compression else "gzip")
+    if not args.json:
+        print(f"export {out['export_seconds_max']:.3f} s (max of {args.repeats}), import "
+              f"{out['import_seconds_max']:.3f} s, file {out['file_bytes'] / 1e6:.2f} MB = "
+              f"{out['file_over_weights']:.3f}x the float32 weights, round trip exact: {out['round_trip_exact']}")
+    print(json.dumps(out))
+    return 0
+
+
+def bench_report_main(argv: list[str] | None = None) -> int:
+    """``sleep-snn bench report DIR``: write a folder's report and time its opening in headless Chromium."""
+    from scenarios.bench.browser import BrowserUnavailable, bench_page
+    from scenarios.figures.report import write_report
+
+    p = argparse.ArgumentParser(prog="sleep-snn bench report", description="Write the report page of a result "
+                                "folder and time how long it takes to open in headless Chromium.")
+    p.add_argument("dir", metavar="DIR", help="a run or scan folder")
+    p.add_argument("--repeats", type=int, default=5, help="opens timed (default 5; the first one cold)")
+    p.add_argument("--json", action="store_true", help="print only the JSON line")
+    args = p.parse_args(argv)
+    if args.repeats < 1:
+        p.error("--repeats must be >= 1")
+    t0 = time.perf_counter()
+    pages = write_report(args.dir)
+    write_s = time.perf_counter() - t0
+    try:
+        out = bench_page(pages[0], repeats=args.repeats)
+    except BrowserUnavailable as exc:
+        print(f"sleep-snn bench report: error: {exc}", file=sys.stderr)
+        return 2
+    out.update(write_seconds=write_s, pages=len(pages))
+    if not args.json:
+        print(f"wrote {len(pages)} page(s) in {write_s:.2f} s; {pages[0]} opened in "
+              f"{out['open_seconds_max']:.3f} s at most ({args.repeats} opens, load event at most "
+              f"{out['load_event_ms_max']:.0f} ms), {out['images']} images, broken: {out['broken_images'] or 'none'}")
+    print(json.dumps(out))
+    return 0
+
+
 #: sub-command -> its main(argv)
-SUBCOMMANDS = {"ei": bench_ei_main, "scan": bench_scan_main, "src": bench_src_main, "hessian": bench_hessian_main}
+def bench_horizon_main(argv=None) -> int:
+    """``sleep-snn bench horizon``: one long-horizon run with probe blocks (speed and memory)."""
+    import argparse
+    import json
+
+    from scenarios.bench.horizon import bench_horizon
+
+    parser = argparse.ArgumentParser(prog="sleep-snn bench horizon", description=bench_horizon_main.__doc__)
+    parser.add_argument("--n-images", type=int, default=60000)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--probe-every", type=int, default=5000)
+    parser.add_argument("--condition", default="trigger", choices=("none", "schedule", "trigger"))
+    parser.add_argument("--dataset", default="fashion")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--backend", default="cpp_standalone")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args(argv)
+    res = bench_horizon(n_images=args.n_images, epochs=args.epochs, probe_every=args.probe_every,
+                        condition=args.condition, dataset=args.dataset, backend=args.backend, seed=args.seed,
+                        data_dir=args.data_dir)
+    if args.json:
+        _print_flush(json.dumps(res, indent=1))
+    else:
+        _print_flush(f"{res['n_presentations']} presentations ({res['n_probe_blocks']} probe blocks), "
+                     f"{res['sim_seconds']:.0f} s simulated: {res['realtime_factor']:.1f}x real time "
+                     f"(loop CPU {res['loop_cpu_seconds']:.1f} s); wall {res['wall_seconds']['total']:.0f} s; "
+                     f"peak RSS {res['peak_rss_mb']:.0f} MB (Python), {res['peak_rss_program_mb']:.0f} MB "
+                     f"(compiled program)")
+    return 0
+
+
+SUBCOMMANDS = {"ei": bench_ei_main, "horizon": bench_horizon_main, "scan": bench_scan_main, "src": bench_src_main,
+               "hessian": bench_hessian_main, "nir": bench_nir_main, "report": bench_report_main}
 
 
 def main(argv=None) -> int:

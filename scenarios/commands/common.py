@@ -15,8 +15,11 @@ from typing import Any, Callable
 
 from scenarios.runs.results import RESULT_JSON, TABLE_MD
 
-__all__ = ["UserError", "parse_hidden", "given_options", "add_run_arguments", "run_cli", "add_network_args",
-           "params_from_args", "QUICK", "apply_quick"]
+__all__ = ["UserError", "USER_ERRORS", "user_error_message", "HelpFormatter", "positive_int",
+           "nonnegative_int", "sleep_ratio", "check_output_dir", "parse_hidden", "given_options",
+           "add_run_arguments", "run_cli", "add_network_args", "resolve_network_args", "params_from_args",
+           "QUICK", "DEFAULT_SIZES", "DATASET_CHOICES", "READOUT_CHOICES",
+           "add_protocol_args", "protocol_from_args", "apply_protocol_sizes"]
 
 
 class UserError(Exception):
@@ -25,6 +28,120 @@ class UserError(Exception):
     ``sleep-snn`` reports it as one line naming the parameter, the value and what
     is allowed, and exits with status 2, without a traceback.
     """
+
+
+#: The library's own error classes that describe a user's mistake (a bad
+#: parameter, missing or damaged data or result files, an unknown backend, an
+#: unreachable cluster): ``sleep-snn`` reports them like :class:`UserError`.
+#: Qualified names, so that checking an exception imports nothing.
+USER_ERRORS = (
+    "scenarios.commands.common.UserError",
+    "spiking.params.ParameterError",
+    "spiking.backend.BackendError",
+    "spiking.data.DataError",
+    "bridge.convert.ConversionError",
+    "scenarios.runs.results.ResultFileError",
+    "scenarios.runs.grid.GridError",
+)
+
+
+def user_error_message(exc: BaseException) -> str | None:
+    """The message of a user error (see :data:`USER_ERRORS`), or None for any other exception.
+
+    Parameters
+    ----------
+    exc : BaseException
+        The exception a command raised.
+
+    Returns
+    -------
+    str or None
+        ``str(exc)`` when ``exc`` is an instance of one of :data:`USER_ERRORS`.
+    """
+    names = {f"{c.__module__}.{c.__qualname__}" for c in type(exc).__mro__}
+    return str(exc) if names & set(USER_ERRORS) else None
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` with each option's default, shown once, and only when it has one.
+
+    Options whose default is None or False (``store_true`` flags) or whose
+    help already says its default are shown without ``(default: ...)``.
+    """
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default is None or action.default is False \
+                or action.default == argparse.SUPPRESS:
+            return text
+        return super()._get_help_string(action)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {value}")
+    return value
+
+
+def sleep_ratio(text: str) -> float:
+    """argparse type: a sleep ratio in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must lie in [0, 1), got {value:g}")
+    return value
+
+
+def check_output_dir(path, option: str = "--out") -> Path:
+    """Create ``path`` if needed and check that files can be written in it, before any work starts.
+
+    Parameters
+    ----------
+    path : path-like
+        The output directory.
+    option : str
+        The option that named it, for the message.
+
+    Returns
+    -------
+    Path
+        The directory.
+
+    Raises
+    ------
+    UserError
+        It cannot be created or written to (the message names the option, the
+        path and the reason).
+    """
+    import tempfile
+
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise UserError(f"{option} {path}: cannot write there ({exc.strerror or exc}); "
+                        "choose a directory you can write to") from None
+    return path
 
 
 def parse_hidden(spec: str | None) -> tuple | None:
@@ -135,29 +252,67 @@ def run_cli(parser: argparse.ArgumentParser, argv: list[str] | None, *, config_f
 
 # --- the E/I network's options -----------------------------------------------------
 
-def add_network_args(parser: argparse.ArgumentParser) -> None:
-    """Options shared by ``ei``, ``scan`` and ``bench ei``."""
+#: Datasets of the E/I commands (``patches`` is the SRC toy task, not an E/I data set).
+DATASET_CHOICES = ("fashion", "mnist", "kmnist", "digits")
+#: Read-out methods (:data:`spiking.readout.READOUT_METHODS`, named here so ``--help`` imports nothing).
+READOUT_CHOICES = ("logreg", "pca_qda", "diehl_cook")
+#: Defaults of the data options when neither they nor ``--quick`` are given; a
+#: data set with fewer images (digits: 1257 training, 540 test) uses all of them.
+DEFAULT_SIZES = {"dataset": "fashion", "n_train": 2000, "n_test": 1000}
+#: Sizes of ``--quick`` E/I runs (smoke tests); options given explicitly win.
+QUICK = {"dataset": "digits", "n_train": 300, "n_test": 150, "t_present": 100.0, "t_rest": 50.0}
+
+
+def add_network_args(parser: argparse.ArgumentParser, *, grid: bool = False) -> None:
+    """Options shared by ``ei`` and ``scan``: the data, the network, the sleep controller.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The command's parser (best with :class:`HelpFormatter`).
+    grid : bool
+        For ``scan``: ``--sleep-ratio`` takes several values (the grid's
+        sleep ratios, ``args.ratios``) instead of one (``args.sleep_ratio``).
+
+    Notes
+    -----
+    Options whose default depends on ``--quick`` or on the data set default to
+    None here; :func:`resolve_network_args` fills them in after parsing.
+    """
     g = parser.add_argument_group("data")
-    g.add_argument("--dataset", default="fashion",
-                   help="fashion | mnist | kmnist | digits (default: fashion)")
-    g.add_argument("--n-train", type=int, default=2000, help="training images (default 2000)")
-    g.add_argument("--n-test", type=int, default=1000, help="test images (default 1000)")
-    g.add_argument("--n-readout-train", type=int, default=None,
-                   help="training images re-presented to fit the read-out (default: all)")
-    g.add_argument("--size", type=int, default=15, help="images are resized to SIZE x SIZE (15)")
-    g.add_argument("--data-dir", default=None, help="directory with the IDX files")
+    g.add_argument("--dataset", default=None, choices=DATASET_CHOICES,
+                   help="image data set (default: fashion; with --quick: digits)")
+    g.add_argument("--n-train", type=positive_int, default=None,
+                   help="training images (default: 2000, or all of a smaller data set; --quick: smaller)")
+    g.add_argument("--n-test", type=positive_int, default=None,
+                   help="test images (default: 1000, or all of a smaller data set; --quick: smaller)")
+    g.add_argument("--n-readout-train", type=positive_int, default=None,
+                   help="training images re-presented to fit the read-out (default: all of --n-train)")
+    g.add_argument("--size", type=positive_int, default=15, help="images are resized to SIZE x SIZE pixels")
+    g.add_argument("--data-dir", default=None,
+                   help="directory with the IDX files; when given (or $SLEEP_SNN_DATA is set) only it is "
+                        "searched")
     g.add_argument("--data-seed", type=int, default=0,
-                   help="seed of the image subsample (fixed across network seeds; default 0)")
+                   help="seed of the image subsample (fixed across network seeds)")
     n = parser.add_argument_group("network")
-    n.add_argument("--t-present", type=float, default=None, help="presentation time per image (ms)")
-    n.add_argument("--t-rest", type=float, default=None, help="rest after each image (ms)")
-    n.add_argument("--input-rate", type=float, default=None, help="input rate at intensity 1 (Hz)")
+    n.add_argument("--t-present", type=float, default=None,
+                   help="presentation time per image, ms (default: the network's 250; --quick: 100)")
+    n.add_argument("--t-rest", type=float, default=None,
+                   help="rest after each image, ms (default: the network's 100; --quick: 50)")
+    n.add_argument("--input-rate", type=float, default=None,
+                   help="input rate at intensity 1, Hz (default: the network's)")
     n.add_argument("--no-plasticity", action="store_true",
                    help="frozen random weights (the plasticity-off baseline)")
     s = parser.add_argument_group("sleep")
-    s.add_argument("--sleep-mode", default="trigger", choices=("trigger", "schedule", "off"))
-    s.add_argument("--sleep-ratio", type=float, default=0.0,
-                   help="sleep budget r: sleep <= r/(1-r) x wake (0 = never sleep)")
+    s.add_argument("--sleep-mode", default="trigger", choices=("trigger", "schedule", "off"),
+                   help="what starts a sleep episode")
+    if grid:
+        s.add_argument("--sleep-ratio", "--sleep-ratios", dest="ratios", type=sleep_ratio, nargs="+",
+                       default=[0.0, 0.1, 0.2, 0.3], metavar="R",
+                       help="the sleep budgets r of the grid: sleep <= r/(1-r) x wake, each in [0, 1)")
+    else:
+        s.add_argument("--sleep-ratio", type=sleep_ratio, default=0.0,
+                       help="sleep budget r in [0, 1): sleep <= r/(1-r) x wake (0 = never sleep)")
     s.add_argument("--alpha-trig", type=float, default=None, help="sleep when W > alpha_trig W(0)")
     s.add_argument("--alpha-base", type=float, default=None, help="wake when W <= alpha_base W(0)")
     s.add_argument("--sigma", type=float, default=None, help="sleep membrane noise per step (mV)")
@@ -166,10 +321,67 @@ def add_network_args(parser: argparse.ArgumentParser) -> None:
     s.add_argument("--max-sleep", type=float, default=None, help="longest episode (s)")
     s.add_argument("--sleep-pathways", default=None,
                    help="comma list of pathways counted and decayed (inp_exc,exc_exc,inh_exc)")
-    parser.add_argument("--seed", type=int, default=0, help="network/noise seed (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help="network/noise seed")
     parser.add_argument("--backend", default="cpp_standalone",
-                        help="cpp_standalone (default) | numpy | cython | cuda_standalone")
-    parser.add_argument("--readout", default="logreg", help="logreg | pca_qda | diehl_cook")
+                        help="cpp_standalone (default) | numpy | cython (cuda_standalone needs brian2cuda, which does "
+                             "not install with these pins: see the README)")
+    parser.add_argument("--compile-mode", default=None, choices=("portable", "native"),
+                        help="cpp_standalone compiler flags: portable (the same results on every x86-64 "
+                             "machine) or native (-march=native -ffast-math, as Brian2 compiles); default: "
+                             "$SLEEP_SNN_COMPILE_MODE or portable")
+    parser.add_argument("--readout", default="logreg", choices=READOUT_CHOICES, help="read-out of the spike counts")
+
+
+def resolve_network_args(args, quick: dict | None = None) -> None:
+    """Fill the defaults left open by :func:`add_network_args` and check the options, before any work.
+
+    With ``args.quick`` the values of ``quick`` (default :data:`QUICK`) replace
+    the options that were not given; otherwise :data:`DEFAULT_SIZES` do, where
+    ``n_train``/``n_test`` are capped at the data set's size. Then the backend,
+    the compile mode, the image counts (against the data set, which must be
+    found) and the network and sleep parameters are checked.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options of :func:`add_network_args` (and ``--quick``).
+    quick : dict, optional
+        Sizes of a ``--quick`` run.
+
+    Raises
+    ------
+    UserError
+        An image count larger than the data set, or ``--n-readout-train`` >
+        ``--n-train``.
+    spiking.backend.BackendError, spiking.data.DataError, spiking.params.ParameterError
+        An unknown backend, data that cannot be found, an invalid parameter.
+    """
+    from spiking.backend import check_backend, resolve_compile_mode
+    from spiking.data import dataset_size
+
+    given = {k for k in ("dataset", "n_train", "n_test", "t_present", "t_rest") if getattr(args, k) is not None}
+    if getattr(args, "quick", False):
+        for key, value in (QUICK if quick is None else quick).items():
+            if key not in given:
+                setattr(args, key, value)
+    if args.dataset is None:
+        args.dataset = DEFAULT_SIZES["dataset"]
+    check_backend(args.backend)
+    args.compile_mode = resolve_compile_mode(args.compile_mode)
+    for key, split, what in (("n_train", "train", "training"), ("n_test", "test", "test")):
+        available = dataset_size(args.dataset, split, args.data_dir)
+        value = getattr(args, key)
+        if value is None:
+            setattr(args, key, min(DEFAULT_SIZES[key], available))
+            if available < DEFAULT_SIZES[key]:
+                print(f"note: {args.dataset} has {available} {what} images, so --{key.replace('_', '-')} is "
+                      f"{available} (all of them) instead of {DEFAULT_SIZES[key]}", flush=True)
+        elif value > available:
+            raise UserError(f"--{key.replace('_', '-')} {value}: {args.dataset} has {available} {what} images; "
+                            f"allowed: 1 to {available}")
+    if args.n_readout_train is not None and args.n_readout_train > args.n_train:
+        raise UserError(f"--n-readout-train {args.n_readout_train}: must be at most --n-train {args.n_train}")
+    params_from_args(args)  # checks every network and sleep parameter
 
 
 def params_from_args(args):
@@ -189,7 +401,7 @@ def params_from_args(args):
     net_kw["n_input"] = args.size * args.size
     if args.no_plasticity:
         net_kw["plastic"] = False
-    sleep_kw = {"mode": args.sleep_mode, "sleep_ratio": args.sleep_ratio}
+    sleep_kw = {"mode": args.sleep_mode, "sleep_ratio": getattr(args, "sleep_ratio", 0.0)}
     for name in ("alpha_trig", "alpha_base", "lam"):
         if getattr(args, name) is not None:
             sleep_kw[name] = getattr(args, name)
@@ -202,18 +414,80 @@ def params_from_args(args):
             sleep_kw[f"w_tgt_{p}"] = args.w_tgt
     if args.sleep_pathways:
         sleep_kw["pathways"] = tuple(p.strip() for p in args.sleep_pathways.split(",") if p.strip())
+    if getattr(args, "fill_budget", False):
+        sleep_kw["fill_budget"] = True
     return EINetworkParams(**net_kw), SleepParams(**sleep_kw)
 
 
-#: Sizes of ``--quick`` E/I runs (smoke tests).
-QUICK = {"n_train": 300, "n_test": 150, "t_present": 100.0, "t_rest": 50.0}
+# --- the evaluation protocol (arXiv 2601.08447's quirks) --------------------------------
+
+def add_protocol_args(parser: argparse.ArgumentParser) -> None:
+    """Options of the evaluation protocol: ``--protocol``, ``--quirk`` and the trigger-mode ratio knob.
+
+    See :mod:`scenarios.experiments.protocol` for the quirks.
+    """
+    from scenarios.experiments.protocol import QUIRK_LETTERS, QUIRKS
+
+    g = parser.add_argument_group("protocol (the reference code's evaluation, one switch per difference)")
+    g.add_argument("--protocol", choices=("project", "reference"), default=None,
+                   help="project: this project's protocol on the reference sizes; reference: every quirk on")
+    g.add_argument("--quirk", action="append", default=[], metavar="NAME",
+                   help="turn on one quirk (repeatable): " + ", ".join(
+                       f"{q} ({QUIRK_LETTERS[q]})" for q in QUIRKS))
+    g.add_argument("--subset", type=int, default=None, help="fixed_subset: training images per epoch (300)")
+    g.add_argument("--epochs", type=int, default=None, help="fixed_subset: epochs over them (20)")
+    g.add_argument("--readout-images", type=int, default=None,
+                   help="read-out training images: the last N training presentations (300)")
+    g.add_argument("--test-batch", type=int, default=None, help="last_test_batch: test images scored (200)")
+    g.add_argument("--ref-interval", type=float, default=None,
+                   help="reference_timing: wake time between sleep episodes (s, 35)")
+    g.add_argument("--ref-max-sleep", type=float, default=None,
+                   help="reference_timing: longest sleep episode (s, 10)")
+    g.add_argument("--fill-budget", action="store_true",
+                   help="trigger mode: episodes last until the sleep budget is spent, so the achieved "
+                        "ratio follows --sleep-ratio")
 
 
-def apply_quick(args, argv) -> None:
-    """``--quick``: small sizes unless given explicitly (and digits unless a dataset is named)."""
+def protocol_from_args(args):
+    """The :class:`~scenarios.experiments.protocol.Protocol` the options ask for, or None.
+
+    None (the plain E/I protocol of ``sleep-snn ei``) unless ``--protocol`` or
+    ``--quirk`` was given. An unknown quirk is a :class:`UserError`.
+    """
+    from scenarios.experiments.protocol import Protocol, ProtocolError
+
+    if getattr(args, "protocol", None) is None and not getattr(args, "quirk", None):
+        return None
+    sizes = {k: v for k, v in (("n_subset", args.subset), ("epochs", args.epochs),
+                               ("n_readout", args.readout_images), ("test_batch", args.test_batch),
+                               ("interval", args.ref_interval), ("max_sleep", args.ref_max_sleep))
+             if v is not None}
+    try:
+        if args.protocol == "reference":
+            return Protocol.reference(**sizes)
+        return Protocol(quirks=frozenset(args.quirk), **sizes)
+    except ProtocolError as exc:
+        raise UserError(f"--quirk/--protocol: {exc}") from exc
+
+
+#: Sizes of a protocol run unless given: the reference code's 6000 training
+#: presentations (300 images x 20 epochs with ``fixed_subset``) and 2000 test images.
+PROTOCOL_SIZES = {"n_train": 6000, "n_test": 2000}
+#: ``--quick`` sizes of a protocol run (digits).
+PROTOCOL_QUICK = {"n_train": 120, "n_test": 100, "subset": 30, "epochs": 4, "readout_images": 60,
+                  "test_batch": 40, "t_present": 60.0, "t_rest": 20.0, "ref_interval": 2.0,
+                  "ref_max_sleep": 0.6}
+
+
+def apply_protocol_sizes(args, argv) -> None:
+    """Reference sizes (or ``--quick`` ones) for a protocol run, unless given on the command line."""
     given = {a.split("=")[0] for a in argv if a.startswith("--")}
-    if "--dataset" not in given:
-        args.dataset = "digits"
-    for key, value in QUICK.items():
-        if "--" + key.replace("_", "-") not in given:
+    table = dict(PROTOCOL_SIZES)
+    if getattr(args, "quick", False):
+        table = dict(PROTOCOL_QUICK)
+        if "--dataset" not in given:
+            args.dataset = "digits"
+    for key, value in table.items():
+        if "--" + key.replace("_", "-") not in given and hasattr(args, key):
             setattr(args, key, value)
+

@@ -4,23 +4,27 @@ sleep), then read it out.
 Runs :func:`scenarios.experiments.ei.run_ei` on the images of
 :func:`scenarios.experiments.ei.load_schedule`; writes ``DIR/result.json``,
 ``DIR/arrays.npz`` and the figures of :mod:`scenarios.figures.ei` in ``DIR``.
+Every option, the data and ``DIR`` are checked before anything is simulated or
+compiled; the simulation's arrays are saved (``DIR/simulation.npz``) before the
+read-out, and the result before the figures are drawn. A
+``cpp_standalone`` network is compiled once into the shared build cache
+(``sleep-snn clean`` empties it).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from scenarios.commands.common import add_network_args, apply_quick, params_from_args
+from scenarios.commands.common import (HelpFormatter, add_network_args, check_output_dir, params_from_args,
+                                       resolve_network_args)
 
 __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="sleep-snn ei", description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(prog="sleep-snn ei", description=__doc__.split("\n\n")[0],
+                                     formatter_class=HelpFormatter)
     add_network_args(parser)
     parser.add_argument("--out", default="results/ei", help="output directory")
     parser.add_argument("--quick", action="store_true",
@@ -29,22 +33,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    resolve_network_args(args)
+    out_dir = check_output_dir(args.out)
+    params, sleep = params_from_args(args)
+
     from scenarios.experiments.ei import load_schedule, run_ei
     from scenarios.figures.ei import plot
     from scenarios.runs.results import save_result
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    if args.quick:
-        apply_quick(args, argv)
-    params, sleep = params_from_args(args)
     schedule = load_schedule(args.dataset, args.n_train, args.n_test, size=args.size,
                              data_dir=args.data_dir, data_seed=args.data_seed,
                              n_readout_train=args.n_readout_train)
-    out_dir = Path(args.out)
-    meta, arrays = run_ei(params, sleep, schedule, backend=args.backend, directory=out_dir, seed=args.seed,
-                          readout=args.readout, extra={"command": "sleep-snn " + " ".join(["ei"] + argv)},
-                          log=lambda s: print(s, flush=True))
+    meta, arrays = run_ei(params, sleep, schedule, backend=args.backend, seed=args.seed,
+                          readout=args.readout, compile_mode=args.compile_mode,
+                          extra={"command": "sleep-snn " + " ".join(["ei"] + argv)},
+                          log=lambda s: print(s, flush=True), save_simulation=out_dir)
     save_result(out_dir, meta, arrays)
     figs = plot(out_dir)
     rates, slept = meta["mean_rate_hz"]["readout"], meta["sleep"]

@@ -17,23 +17,26 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
+
+from scenarios.commands.common import HelpFormatter, check_output_dir, positive_int, sleep_ratio
 
 __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sleep-snn quickstart", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default="results/quickstart")
-    parser.add_argument("--dataset", default="digits", help="digits (default) | fashion | mnist | kmnist")
-    parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--backend", default="cpp_standalone")
-    parser.add_argument("--n-train", type=int, default=400)
-    parser.add_argument("--n-test", type=int, default=200)
-    parser.add_argument("--sleep-ratio", type=float, default=0.2)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--src-backend", default="torch", help="torch (default) | brian2")
-    parser.add_argument("--skip-src", action="store_true")
+    parser = argparse.ArgumentParser(prog="sleep-snn quickstart", description=__doc__.split("\n\n")[0],
+                                     formatter_class=HelpFormatter)
+    parser.add_argument("--out", default="results/quickstart", help="output directory")
+    parser.add_argument("--dataset", default="digits", choices=("digits", "fashion", "mnist", "kmnist"),
+                        help="data set of the E/I demo")
+    parser.add_argument("--data-dir", default=None, help="directory of the IDX files")
+    parser.add_argument("--backend", default="cpp_standalone", help="Brian2 backend of the E/I demo")
+    parser.add_argument("--n-train", type=positive_int, default=400, help="training images")
+    parser.add_argument("--n-test", type=positive_int, default=200, help="test images")
+    parser.add_argument("--sleep-ratio", type=sleep_ratio, default=0.2, help="sleep budget of the second run")
+    parser.add_argument("--seed", type=int, default=0, help="network, noise and read-out seed")
+    parser.add_argument("--src-backend", default="torch", choices=("torch", "brian2"), help="SRC simulator")
+    parser.add_argument("--skip-src", action="store_true", help="only the E/I demo")
     return parser
 
 
@@ -43,7 +46,10 @@ def main(argv=None) -> int:
     from scenarios.figures import patches as patches_figures
 
     args = build_parser().parse_args(argv)
-    out = Path(args.out)
+    out = check_output_dir(args.out)
+    from spiking.backend import check_backend
+
+    check_backend(args.backend)
 
     def log(text: str) -> None:
         print(text, flush=True)

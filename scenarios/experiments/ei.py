@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Schedule", "load_schedule", "readout_from_output", "pixel_baseline", "training_sleep_ratio",
+__all__ = ["Schedule", "load_schedule", "SIMULATION_NPZ", "simulation_arrays", "readout_from_output", "pixel_baseline", "training_sleep_ratio",
            "summarise_run", "run_ei"]
 
 
@@ -39,6 +39,7 @@ class Schedule:
     n_test: int
     dataset: str
     size: int
+    files: tuple = ()           # the data files read (path, bytes, sha256), see spiking.data.file_record
 
     @property
     def readout_train(self) -> slice:
@@ -47,6 +48,13 @@ class Schedule:
     @property
     def readout_test(self) -> slice:
         return slice(self.n_train + self.n_readout_train, None)
+
+    @property
+    def image_schedule(self):
+        """The :class:`spiking.network.ImageSchedule` of these images (training block, then probes)."""
+        from spiking.network import ImageSchedule
+
+        return ImageSchedule.blocks(self.images, self.n_train)
 
 
 def load_schedule(dataset: str, n_train: int, n_test: int, *, size: int = 15,
@@ -65,8 +73,23 @@ def load_schedule(dataset: str, n_train: int, n_test: int, *, size: int = 15,
         raise ValueError(f"n_readout_train={n_readout_train} must lie in [1, n_train={n_train}]")
     images = np.concatenate([train.flat(), train.flat()[:n_ro], test.flat()]).astype(float)
     labels = np.concatenate([train.labels, train.labels[:n_ro], test.labels])
+    files = tuple({f["path"]: f for f in train.files + test.files}.values())
     return Schedule(images=images, labels=labels, n_train=n_train, n_readout_train=n_ro,
-                    n_test=n_test, dataset=dataset, size=size)
+                    n_test=n_test, dataset=dataset, size=size, files=files)
+
+
+#: File name of the arrays :func:`run_ei` saves before its read-out.
+SIMULATION_NPZ = "simulation.npz"
+
+
+def simulation_arrays(out, schedule: Schedule) -> dict:
+    """The arrays of a finished simulation that no read-out has touched (counts, labels, weights)."""
+    arrays = {"counts_exc": out.counts_exc, "counts_inh": out.counts_inh, "labels": schedule.labels,
+              "sleep_counts_exc": out.sleep_counts_exc, "sleep_counts_inh": out.sleep_counts_inh,
+              "weights_t": out.weights_t}
+    for k, v in out.final_weights.items():
+        arrays[f"w_{k}"] = v
+    return arrays
 
 
 def readout_from_output(out, schedule: Schedule, method: str = "logreg", seed: int = 0):
@@ -126,6 +149,7 @@ def summarise_run(out, schedule: Schedule, params, sleep, readout, *, seed: int,
         "n_train": schedule.n_train, "n_readout_train": schedule.n_readout_train,
         "n_test": schedule.n_test,
         "seed": seed, "backend": out.backend,
+        "data_files": list(schedule.files), "build": out.build,
         "accuracy": readout.accuracy,
         "readout": {"method": readout.method, "train_accuracy": readout.details.get("train_accuracy"),
                     "confusion": readout.confusion, "classes": readout.classes},
@@ -163,7 +187,7 @@ def summarise_run(out, schedule: Schedule, params, sleep, readout, *, seed: int,
 
 def run_ei(params, sleep, schedule: Schedule, *, backend: str = "cpp_standalone", directory=None,
            seed: int = 0, readout: str = "logreg", extra: dict | None = None,
-           log=print) -> tuple[dict, dict]:
+           log=print, compile_mode: str | None = None, save_simulation=None) -> tuple[dict, dict]:
     """One E/I run: train (with sleep as ``sleep`` allows), read out, summarise.
 
     Parameters
@@ -177,7 +201,8 @@ def run_ei(params, sleep, schedule: Schedule, *, backend: str = "cpp_standalone"
     backend : str
         Brian2 device or code generation target (``cpp_standalone``, ``numpy``, ...).
     directory : path-like, optional
-        Run directory; a standalone backend builds in ``directory/build``.
+        Build directory of a standalone backend, kept; by default the network
+        is compiled once into the shared build cache (:mod:`spiking.buildcache`).
     seed : int
         Network and noise seed, also the seed of the read-out.
     readout : str
@@ -186,6 +211,13 @@ def run_ei(params, sleep, schedule: Schedule, *, backend: str = "cpp_standalone"
         More metadata (e.g. ``command``), stored after ``pixel_baseline_accuracy``.
     log : callable
         Receives the progress line.
+    compile_mode : str, optional
+        Compiler flags of a standalone build (:func:`spiking.backend.resolve_compile_mode`).
+    save_simulation : path-like, optional
+        A directory: the simulation's arrays (spike counts, labels, weights)
+        are written there as ``simulation.npz`` as soon as the simulation
+        ends, before the read-out, so that a failing read-out loses no
+        simulation (:func:`simulation_arrays`).
 
     Returns
     -------
@@ -202,11 +234,21 @@ def run_ei(params, sleep, schedule: Schedule, *, backend: str = "cpp_standalone"
     log(f"[ei] {schedule.dataset}: {schedule.n_train} training images, {schedule.n_readout_train} + "
         f"{schedule.n_test} read-out images; backend {backend}; sleep {sleep.mode}, "
         f"ratio {sleep.sleep_ratio}")
-    build = Path(directory) / "build" if directory is not None and is_standalone(backend) else None
+    build = Path(directory) if directory is not None and is_standalone(backend) else None
     with EISimulation(params, sleep, schedule.images, schedule.n_train, backend=backend,
-                      directory=build, seed=seed) as sim:
+                      directory=build, seed=seed, compile_mode=compile_mode) as sim:
         out = sim.run(seed=seed)
-    result = readout_from_output(out, schedule, readout, seed=seed)
+    saved = None
+    if save_simulation is not None:
+        from scenarios.runs.results import write_npz
+
+        saved = write_npz(Path(save_simulation) / SIMULATION_NPZ, simulation_arrays(out, schedule))
+    try:
+        result = readout_from_output(out, schedule, readout, seed=seed)
+    except Exception as exc:
+        if saved is not None:  # the simulation is kept; say where
+            exc.add_note(f"the simulation's spike counts and weights are saved in {saved}")
+        raise
     pixels = pixel_baseline(schedule, readout, seed=seed)
     meta, arrays = summarise_run(out, schedule, params, sleep, result, seed=seed,
                                  extra={"pixel_baseline_accuracy": pixels.accuracy, **(extra or {}),

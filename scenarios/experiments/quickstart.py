@@ -28,7 +28,8 @@ def ei_demo(out: Path, dataset: str, backend: str, n_train: int, n_test: int, se
     ----------
     out : Path
         Output directory: the runs go to ``out/ei_no_sleep`` and ``out/ei_sleep``
-        (result.json + arrays.npz), the standalone build to ``out/build``.
+        (result.json + arrays.npz); a standalone network is compiled into the
+        shared build cache (:mod:`spiking.buildcache`).
     dataset : str
         Data set of :func:`scenarios.experiments.ei.load_schedule`.
     backend : str
@@ -65,7 +66,7 @@ def ei_demo(out: Path, dataset: str, backend: str, n_train: int, n_test: int, se
     log(f"[quickstart] E/I network on {dataset}: {n_train} training / {n_test} test images "
         f"({backend}; the first run compiles the network)")
     with EISimulation(params, SleepParams(sleep_ratio=0.0), schedule.images, schedule.n_train,
-                      backend=backend, directory=out / "build", seed=seed) as sim:
+                      backend=backend, seed=seed) as sim:
         for label, ratio in (("no sleep", 0.0), ("sleep", sleep_ratio)):
             sleep = SleepParams(sleep_ratio=ratio)
             res = sim.run(seed=seed, sleep=sleep)

@@ -3,25 +3,34 @@
 The experiment of seed 000 (Chawda, Delanois, Krishnan & Bazhenov, *Sleep-like
 replay reduces loss-landscape sharpness to improve generalization*) on the
 784-1200-1200-10 MLP of Sleep Replay Consolidation (Tadros et al., Nat.
-Commun. 13:7742, 2022), with the two sharpness-aware optimisers of seed 003
-as further arms.
+Commun. 13:7742, 2022) (``model="mlp"``) or on seed 000's own setting, a small
+bias-free CNN slept with the convolutional SRC of Delanois, Ahuja, Krishnan,
+Tadros & Bazhenov (ICMLA 2023) (``model="cnn"``, :func:`scenarios.ann.cnn.make_cnn`),
+with the two sharpness-aware optimisers of seed 003 as further arms.
 
 Protocol, per trial ``t`` (seed ``s = seed + t``):
 
 1. Train the bias-free ReLU MLP (:func:`scenarios.ann.mlp.make_mlp`, weights
-   ~ U(-0.01, 0.01), seed ``s``) on clean training images of *all* classes
+   ~ U(-0.01, 0.01), seed ``s``) or CNN (:func:`scenarios.ann.cnn.make_cnn`,
+   He-uniform initialisation, no output ReLU) on clean training images of *all* classes
    with the SRC training recipe of the authors' public code: SGD lr 0.1,
    momentum 0.5, batch 100, dropout 0.25 on the hidden layers, ``epochs`` (2)
    epochs, loss ``loss`` (``mse``: squared error on one-hot targets with a
    ReLU output, as the authors; ``ce``: cross-entropy of the ReLU outputs
    taken as logits). This is the **baseline**.
 2. **SRC** = a copy of the baseline after one sleep phase
-   (:func:`bridge.src.sleep`) with the dataset's preset (``fashion`` for
+   (:func:`bridge.src.sleep`) with the dataset's preset (MLP: ``fashion`` for
    Fashion-MNIST, ``mnist`` for MNIST and for the scikit-learn digits,
    which are upsampled to 28×28 so that the preset's 11×11 input window
-   applies), ``sleep_steps`` steps (default: the preset's 15000, the
-   authors' sleep length after the first task), input = the mean training
-   image, data-based normalisation on all training images, raster seed ``s``.
+   applies; CNN: ``cnn-fashion``, found on a validation split by
+   :func:`scenarios.experiments.robustness_tune.tune`, for every data set;
+   ``src_preset`` overrides), ``sleep_steps`` steps (default: the preset's,
+   15000 for the MLP presets, the authors' sleep length after the first
+   task), input = the mean training image, data-based normalisation on all
+   training images, raster seed ``s``. The trial records what the sleep did
+   per spiking layer: the weight changes (fraction changed, increased,
+   decreased) and the activation statistics of every layer on the clean
+   sharpness batch before and after.
 3. **SAM** and **GNP**: the same initial weights and data order trained with
    SAM (radius ``sam_train_rho``) or the gradient-norm penalty
    (coefficient ``gnp_coef``) instead of plain SGD.
@@ -93,9 +102,17 @@ MODEL_LABELS = labels.ROBUSTNESS_MODELS
 MEASURES = ("accuracy", "sharpness_seed000", "sharpness_sam", "hessian_top", "loss", "grad_norm")
 #: Table labels of the measures (shared with the figures).
 MEASURE_LABELS = labels.ROBUSTNESS_MEASURES
-#: SRC preset used for each dataset.
+#: SRC preset used for each dataset (MLP).
 SRC_PRESET_FOR = {"fashion": "fashion", "mnist": "mnist", "kmnist": "mnist", "digits": "mnist"}
+#: SRC preset of the CNN (for every data set; found on Fashion-MNIST, see ``robustness_presets.json``).
+CNN_SRC_PRESET = "cnn-fashion"
 DATASETS = ("fashion", "mnist", "digits")
+#: The networks of the study.
+MODEL_KINDS = ("mlp", "cnn")
+#: Default learning rate of each network (SRC's 0.1 for the MLP; 0.1 diverged for one CNN seed of three).
+DEFAULT_LR = {"mlp": 0.1, "cnn": 0.05}
+#: Tuned SRC presets of this study (name -> SRCParams fields, "about", "scores"), see :func:`src_preset`.
+PRESETS_FILE = Path(__file__).with_name("robustness_presets.json")
 
 
 # --------------------------------------------------------------------------- config
@@ -107,6 +124,17 @@ class RobustnessConfig:
     ----------
     dataset : {"fashion", "mnist", "digits"}
         Data set; images are 28×28 (digits are upsampled from 8×8).
+    model : {"mlp", "cnn"}
+        The network: the SRC MLP (``hidden``) or the small CNN (``channels``,
+        ``kernel``; :func:`scenarios.ann.cnn.make_cnn`).
+    channels : tuple of int
+        Output channels of the CNN's conv layers (each followed by a 2×2
+        average pooling); ignored for the MLP.
+    kernel : int
+        Side of the CNN's square conv kernels (pixels); ignored for the MLP.
+    src_preset : str or None
+        SRC preset (a name of :data:`bridge.presets.PRESETS` or of
+        :data:`PRESETS_FILE`); None = the default of the model and data set.
     distortions : tuple of str
         Distortion types (keys of :data:`scenarios.ann.distortions.DISTORTIONS`).
     levels : dict or None
@@ -124,7 +152,9 @@ class RobustnessConfig:
     epochs : int
         Training epochs.
     batch_size, lr : int, float
-        Minibatch size and learning rate (SRC's 100 and 0.1; momentum 0.5).
+        Minibatch size and learning rate (momentum 0.5). Batch 100 (SRC's);
+        lr default (None) 0.1 for the MLP (SRC's) and 0.05 for the CNN (with
+        0.1 the squared error of its linear outputs diverged for one seed of three).
     loss : {"mse", "ce"}
         Training loss, also the loss whose sharpness is measured.
     hidden : tuple of int
@@ -165,6 +195,10 @@ class RobustnessConfig:
     """
 
     dataset: str = "fashion"
+    model: str = "mlp"
+    channels: tuple = (16, 32)
+    kernel: int = 5
+    src_preset: str | None = None
     distortions: tuple = ("gaussian", "saltpepper", "speckle")
     levels: dict | None = None
     models: tuple = MODELS
@@ -174,7 +208,7 @@ class RobustnessConfig:
     n_test: int | None = None
     epochs: int = 2
     batch_size: int = 100
-    lr: float = 0.1
+    lr: float | None = None
     loss: str = "mse"
     hidden: tuple = (1200, 1200)
     eps: float = 0.5
@@ -197,6 +231,18 @@ class RobustnessConfig:
         from scenarios.ann.distortions import DISTORTIONS
 
         check_choice("dataset", self.dataset, DATASETS)
+        check_choice("model", self.model, MODEL_KINDS)
+        if self.lr is None:
+            object.__setattr__(self, "lr", DEFAULT_LR[self.model])
+        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        if not self.channels or min(self.channels) < 1:
+            raise ValueError(f"channels={self.channels!r}: need at least one conv layer with >= 1 channel")
+        if isinstance(self.kernel, bool) or not isinstance(self.kernel, int) or self.kernel < 1:
+            raise ValueError(f"kernel={self.kernel!r}: must be an integer >= 1")
+        if self.src_preset is not None:
+            known = src_preset_names()
+            if self.src_preset not in known:
+                raise ValueError(f"src_preset={self.src_preset!r} is not known; allowed: {', '.join(known)}")
         object.__setattr__(self, "distortions", tuple(self.distortions))
         object.__setattr__(self, "models", tuple(m for m in MODELS if m in tuple(self.models)))
         unknown = [m for m in self.models if m not in MODELS]
@@ -239,19 +285,132 @@ class RobustnessConfig:
         return tuple(DEFAULT_LEVELS[kind])
 
     def to_json(self) -> dict:
-        d = config_to_json(self, ("distortions", "models", "hidden"))
+        d = config_to_json(self, ("distortions", "models", "hidden", "channels"))
         d["levels"] = {k: list(self.levels_for(k)) for k in self.distortions}
         return d
 
 
 def quick_config(**overrides: Any) -> RobustnessConfig:
-    """The ``--quick`` configuration: digits, 2 trials, 2 levels per type, short sleep."""
+    """The ``--quick`` configuration: digits, 2 trials, 2 levels per type, short sleep (CNN: 6 and 12 channels)."""
     base = dict(dataset="digits", trials=2, epochs=4, batch_size=25, sharpness_batch=100, sam_steps=2,
                 levels={"gaussian": (0.2, 0.5), "saltpepper": (0.2, 0.5), "speckle": (0.5, 1.0)},
                 sleep_steps=1000, hidden=(256, 256), hessian_iters=5, quick=True)
+    if overrides.get("model") == "cnn":
+        base["channels"] = (6, 12)
     base.update(overrides)
     return RobustnessConfig(**base)
 
+
+
+# --------------------------------------------------------------------------- presets and models
+def _tuned_presets() -> dict:
+    import json
+
+    if not PRESETS_FILE.is_file():
+        return {}
+    return {k: v for k, v in json.loads(PRESETS_FILE.read_text()).items() if not k.startswith("_")}
+
+
+def src_preset_names() -> tuple:
+    """Names accepted by ``RobustnessConfig.src_preset``: the authors' presets and this study's tuned ones."""
+    from bridge.presets import preset_names
+
+    return tuple(preset_names()) + tuple(_tuned_presets())
+
+
+def src_preset(name: str, **overrides: Any):
+    """An SRC preset by name (:func:`bridge.presets.preset`, or a tuned one of :data:`PRESETS_FILE`)."""
+    from bridge.presets import PRESETS, SRCParams, preset
+
+    if name in PRESETS:
+        return preset(name, **overrides)
+    tuned = _tuned_presets()
+    if name not in tuned:
+        raise ValueError(f"unknown SRC preset {name!r}; allowed: {', '.join(src_preset_names())}")
+    fields = {f.name for f in dataclasses.fields(SRCParams)}
+    values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in tuned[name].items() if k in fields}
+    values.update(overrides)
+    return SRCParams(**values)
+
+
+def preset_name_for(cfg: RobustnessConfig) -> str:
+    """The SRC preset a configuration uses."""
+    if cfg.src_preset is not None:
+        return cfg.src_preset
+    return CNN_SRC_PRESET if cfg.model == "cnn" else SRC_PRESET_FOR[cfg.dataset]
+
+
+def make_model(cfg: RobustnessConfig, image_shape: Sequence[int], n_classes: int, seed: int):
+    """The untrained network of a configuration (MLP or CNN) for images of ``image_shape``."""
+    if cfg.model == "cnn":
+        from scenarios.ann.cnn import make_cnn
+
+        shape = tuple(int(v) for v in image_shape)
+        return make_cnn(input_shape=shape if len(shape) == 3 else (1,) + shape, channels=cfg.channels,
+                        kernel=cfg.kernel, n_classes=n_classes, relu_output=False, seed=seed)
+    from scenarios.ann.mlp import make_mlp
+
+    return make_mlp((int(np.prod(image_shape)), *cfg.hidden, n_classes), seed=seed)
+
+
+def architecture(cfg: RobustnessConfig, image_shape: Sequence[int], n_classes: int) -> str:
+    """A short description of the network, e.g. ``784-1200-1200-10`` or ``1x28x28-c5x16-p2-c5x32-p2-512-10``."""
+    if cfg.model == "mlp":
+        return "-".join(str(v) for v in (int(np.prod(image_shape)), *cfg.hidden, n_classes))
+    from scenarios.ann.cnn import cnn_shapes
+
+    shape = tuple(int(v) for v in image_shape)
+    shape = shape if len(shape) == 3 else (1,) + shape
+    shapes = cnn_shapes(shape, cfg.channels, cfg.kernel, 2)
+    parts = ["x".join(str(v) for v in shape)]
+    for c in cfg.channels:
+        parts += [f"c{cfg.kernel}x{c}", "p2"]
+    return "-".join(parts + [str(int(np.prod(shapes[-1]))), str(n_classes)])
+
+
+def layer_activation_stats(model, X, batch: int = 1000) -> list[dict]:
+    """Statistics of the activation of every spiking layer of a sequential model on images ``X``.
+
+    A spiking layer is a ``Linear``, ``Conv2d`` or ``AvgPool2d``; its
+    activation is its output after the modules that follow it up to the
+    next spiking layer (its ReLU, dropout in evaluation mode, flattening),
+    as in the data-based normalisation of :func:`bridge.convert.from_torch`.
+
+    Returns
+    -------
+    list of dict
+        Per layer: ``layer`` (the module's class), ``mean``, ``active``
+        (fraction of values > 0), ``p99`` (99th percentile) and ``max``, over
+        all images, neurons and positions.
+    """
+    import torch
+    from torch import nn
+
+    spiking = (nn.Linear, nn.Conv2d, nn.AvgPool2d)
+    mods = list(model.children())
+    starts = [i for i, m in enumerate(mods) if isinstance(m, spiking)]
+    bounds = starts[1:] + [len(mods)]
+    was = model.training
+    model.eval()
+    chunks: list[list] = [[] for _ in starts]
+    try:
+        with torch.no_grad():
+            for i in range(0, len(X), batch):
+                a = torch.as_tensor(X[i:i + batch])
+                for m in mods[:starts[0]]:
+                    a = m(a)
+                for k, (p, q) in enumerate(zip(starts, bounds)):
+                    for m in mods[p:q]:
+                        a = m(a)
+                    chunks[k].append(a.reshape(-1).double())
+    finally:
+        model.train(was)
+    out = []
+    for p, parts in zip(starts, chunks):
+        a = torch.cat(parts)
+        out.append({"layer": type(mods[p]).__name__, "mean": float(a.mean()), "active": float((a > 0).double().mean()),
+                    "p99": float(torch.quantile(a[:1_000_000], 0.99)), "max": float(a.max())})
+    return out
 
 
 # --------------------------------------------------------------------------- helpers
@@ -325,26 +484,30 @@ def _finite(x: float) -> float | None:
 def _run_trial(cfg: RobustnessConfig, trial: int, tr, te, log) -> dict:
     import torch
 
-    from bridge.presets import preset
     from bridge.src import sleep
     from scenarios.ann.distortions import distorted_sets
-    from scenarios.ann.mlp import TrainConfig, Trainer, loss_function, make_mlp
+    from scenarios.ann.mlp import TrainConfig, Trainer, loss_function
 
     s = cfg.seed + trial
     t_trial = time.perf_counter()
     n_classes = int(max(tr.labels.max(), te.labels.max())) + 1
-    sizes = (int(np.prod(tr.images.shape[1:])), *cfg.hidden, n_classes)
+    image_shape = tuple(tr.images.shape[1:])
+    sizes = (int(np.prod(image_shape)), *cfg.hidden, n_classes)
+    nb = min(cfg.sharpness_batch, len(te.labels))
     models: dict[str, Any] = {}
     train_info: dict[str, dict] = {}
     src_info: dict | None = None
     for name, opt in (("baseline", "sgd"), ("sam", "sam"), ("gnp", "gnp")):
         if name not in cfg.models:
             continue
-        model = make_mlp(sizes, seed=s)
+        model = make_model(cfg, image_shape, n_classes, s)
         tc = TrainConfig(lr=cfg.lr, epochs=cfg.epochs, batch_size=cfg.batch_size, loss=cfg.loss,
                          optimizer=opt, sam_rho=cfg.sam_train_rho, gnp_coef=cfg.gnp_coef, seed=s)
         t0 = time.perf_counter()
         hist = Trainer(model, tc).fit(tr.images, tr.labels, n_classes)
+        if not math.isfinite(hist[-1]):
+            raise FloatingPointError(f"trial {trial} (seed {s}): the training of {name} diverged (loss {hist[-1]}); "
+                                     "lower --lr (or --gnp-coef for gnp, --sam-train-rho for sam) or use other seeds")
         train_info[name] = {"seconds": time.perf_counter() - t0, "loss_per_epoch": [float(h) for h in hist],
                             "optimizer": opt}
         models[name] = model
@@ -353,8 +516,8 @@ def _run_trial(cfg: RobustnessConfig, trial: int, tr, te, log) -> dict:
         if name == "baseline" and "src" in cfg.models:
             # SRC right after the baseline, on a copy
             src = copy.deepcopy(model)
-            pname = SRC_PRESET_FOR[cfg.dataset]
-            params = preset(pname) if cfg.sleep_steps is None else preset(pname, steps=int(cfg.sleep_steps))
+            pname = preset_name_for(cfg)
+            params = src_preset(pname) if cfg.sleep_steps is None else src_preset(pname, steps=int(cfg.sleep_steps))
             t0 = time.perf_counter()
             res = sleep(src, tr.images, params, backend=cfg.backend, seed=s)
             src_info = {
@@ -370,6 +533,14 @@ def _run_trial(cfg: RobustnessConfig, trial: int, tr, te, log) -> dict:
                 "weight_change": [dataclasses.asdict(c) for c in res.weight_change],
                 "calibration_images": int(len(tr.images)),
             }
+            if cfg.model == "cnn":  # what the sleep did to each layer (the MLP results predate these fields)
+                geo = res.spec_before.geometry()
+                src_info["layers"] = [g.kind for g in geo]
+                src_info["n_weights"] = [int(w.size) for w in res.spec_before.weights]
+                src_info["spikes_per_step"] = [float(v) for v in res.spikes_per_step]
+                Xs = te.images[:nb]
+                src_info["activations"] = {"before": layer_activation_stats(model, Xs),
+                                           "after": layer_activation_stats(src, Xs)}
             models["src"] = src
             log(f"  trial {trial}: SRC {res.steps} steps in {src_info['total_seconds']:.1f} s, spike rates "
                 f"{np.array2string(res.spike_rate_per_layer, precision=2)}, fraction of weights changed "
@@ -379,7 +550,6 @@ def _run_trial(cfg: RobustnessConfig, trial: int, tr, te, log) -> dict:
     loss_fn = loss_function(cfg.loss, n_classes)
     X_clean = torch.as_tensor(te.images)
     y = torch.as_tensor(te.labels)
-    nb = min(cfg.sharpness_batch, len(y))
     evals: dict[str, dict] = {m: {} for m in cfg.models}
     t0 = time.perf_counter()
     for m, model in models.items():
@@ -403,6 +573,7 @@ def _run_trial(cfg: RobustnessConfig, trial: int, tr, te, log) -> dict:
         "trial": trial,
         "seed": s,
         "sizes": list(sizes),
+        "architecture": architecture(cfg, image_shape, n_classes),
         "train": train_info,
         "src": src_info,
         "param_norm": {m: _param_norm(models[m]) for m in cfg.models},
@@ -501,7 +672,8 @@ def table(result: dict) -> str:
         f"{ds['n_train']} training / {ds['n_test']} test images, {len(result['trials'])} trial(s) "
         f"(seeds {result['seeds']}), loss `{cfg['loss']}`, {cfg['epochs']} epoch(s), batch {cfg['batch_size']}, "
         f"lr {cfg['lr']}, network "
-        f"{'-'.join(str(s) for s in result['trials'][0]['sizes'])}; sharpness on the first "
+        f"{result['trials'][0].get('architecture') or '-'.join(str(s) for s in result['trials'][0]['sizes'])}; "
+        f"sharpness on the first "
         f"{ds['sharpness_batch']} (distorted) test images, ε = {cfg['eps']}, ρ = {cfg['rho']} "
         f"({cfg['sam_steps']} ascent steps)"
         + (f"; top Hessian eigenvalue on the first {cfg.get('hessian_batch') or ds['sharpness_batch']} of them "
@@ -554,8 +726,35 @@ def table(result: dict) -> str:
                     vals.append(f"{100 * np.mean(xs):.1f}" if q == "accuracy" else f"{np.mean(xs):.3g}")
                 row.append(" / ".join(vals))
             lines.append("| " + " | ".join(row) + " |")
+    lines += _layer_table(result)
     lines += ["", f"Wall time {result['wall_s']:.0f} s.", ""]
     return "\n".join(lines)
+
+
+def _layer_table(result: dict) -> list[str]:
+    """Per spiking layer: what the sleep did to the weights and to the activations (mean over trials)."""
+    srcs = [t["src"] for t in result["trials"] if t.get("src") and "activations" in t["src"]]
+    if not srcs:
+        return []
+    lines = ["", "## What the sleep did per spiking layer (mean over trials)", "",
+             "Weights: fraction changed, increased and decreased (of all weights of the layer). Activations on "
+             "the clean sharpness batch, before → after: mean, fraction > 0, largest value; and spikes per step "
+             "during the sleep.", "",
+             "| layer | weights | changed | increased | decreased | mean activation | active | max | spikes/step |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for k, kind in enumerate(srcs[0]["layers"]):
+        n = srcs[0]["n_weights"][k]
+        ch = np.mean([t["weight_change"][k]["fraction_changed"] for t in srcs])
+        inc = np.mean([t["weight_change"][k]["n_increased"] / n for t in srcs])
+        dec = np.mean([t["weight_change"][k]["n_decreased"] / n for t in srcs])
+        stat = {q: [np.mean([t["activations"][w][k][q] for t in srcs]) for w in ("before", "after")]
+                for q in ("mean", "active", "max")}
+        sps = np.mean([t["spikes_per_step"][k + 1] for t in srcs])
+        plastic = kind != "avgpool"
+        lines.append(f"| {k + 1} {kind} | {n} | " + (f"{ch:.3f} | {inc:.3f} | {dec:.3f}" if plastic else "fixed | – | –")
+                     + f" | {stat['mean'][0]:.3g} → {stat['mean'][1]:.3g} | {stat['active'][0]:.3f} → "
+                     f"{stat['active'][1]:.3f} | {stat['max'][0]:.3g} → {stat['max'][1]:.3g} | {sps:.3g} |")
+    return lines
 
 
 # --------------------------------------------------------------------------- save / load
@@ -582,7 +781,8 @@ def merge(result_dirs: Sequence, out_dir=None) -> dict:
     Writes ``result.json`` and ``table.md`` into ``out_dir`` when given.
     """
     # fields added after a result was written: fill in the value that was then implied
-    implied = {"models": list(MODELS), "hessian_batch": None}
+    implied = {"models": list(MODELS), "hessian_batch": None, "model": "mlp", "channels": [16, 32], "kernel": 5,
+               "src_preset": None}
     merged = merge_results(result_dirs, summarise, free=_MERGE_FREE, implied=implied)
     if out_dir is not None:
         save(merged, out_dir)

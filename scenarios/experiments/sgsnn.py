@@ -73,9 +73,11 @@ def run_sgsnn_point(point: dict, config: dict) -> dict:
     from scenarios.runs.grid import point_key
     from scenarios.runs.results import package_versions, save_result
 
+    from scenarios.runs.results import load_result
+
     run_dir = Path(config["out"]) / "runs" / point_key(point)
     if (run_dir / "result.json").exists():
-        return _row(json.loads((run_dir / "result.json").read_text()))
+        return _row(load_result(run_dir))
     torch.set_num_threads(int(config.get("threads", 1)))
     t0 = time.perf_counter()
     xtr, ytr, xte, yte = _load_data(config)
@@ -107,6 +109,7 @@ def run_sgsnn_point(point: dict, config: dict) -> dict:
                          "point": time.perf_counter() - t0},
         "torch_threads": torch.get_num_threads(), "worker_pid": os.getpid(),
         "versions": package_versions(), "command": config.get("command", ""),
+        "settings_key": config.get("settings_key"),
     }
     save_result(run_dir, meta, {"loss": res["loss"], "train_accuracy": res["train_accuracy"]})
     return _row(meta)
@@ -127,10 +130,10 @@ def _row(meta: dict) -> dict:
 
 def summarise(out, config: dict | None = None) -> dict:
     """Write ``summary.csv``, ``summary.md`` and ``result.json`` (kind sgsnn) of a scan directory."""
-    from scenarios.runs.results import package_versions, write_json
+    from scenarios.runs.results import load_result, package_versions, write_json
 
     out = Path(out)
-    rows = [_row(json.loads(p.read_text())) for p in sorted((out / "runs").glob("*/result.json"))]
+    rows = [_row(load_result(p)) for p in sorted((out / "runs").glob("*/result.json"))]
     if not rows:
         raise RuntimeError(f"no finished runs in {out / 'runs'}")
     fields = list(rows[0])
@@ -176,6 +179,11 @@ def summarise(out, config: dict | None = None) -> dict:
                "versions": package_versions()}
     write_json(out / "result.json", summary)
     return summary
+
+
+#: Config fields that do not change a run's result (the grid's axes, where things are, logging).
+_NOT_SETTINGS = ("out", "command", "arms", "ratios", "seeds", "threads", "log_every", "stdp_scan", "data_dir",
+                 "settings_key")
 
 
 def grid(config: dict) -> list[dict]:
@@ -228,10 +236,13 @@ def run(config: dict, *, workers: int = 1, scheduler: str | None = None, progres
     dict
         The summary written to ``out/result.json`` (``"kind": "sgsnn"``, ``table``).
     """
-    from scenarios.runs.grid import run_grid
+    from scenarios.runs.grid import code_fingerprint, run_grid
 
     out = Path(config["out"])
     out.mkdir(parents=True, exist_ok=True)
+    settings = {k: v for k, v in config.items() if k not in _NOT_SETTINGS}
+    settings["code"] = code_fingerprint(("spiking.sgsnn", "spiking.sleep", "spiking.data",
+                                         "scenarios.experiments.sgsnn"))
     run_grid(grid(config), config, run_sgsnn_point, workers=workers, scheduler=scheduler,
-             progress=progress, label="sgsnn")
+             progress=progress, label="sgsnn", settings=settings)
     return summarise(out, config)

@@ -5,16 +5,18 @@ list[Path]`` and its ``plot_*`` functions (``ax=None`` in, the axes out):
 :mod:`~scenarios.figures.ei`, :mod:`~scenarios.figures.scan`,
 ``incremental``, ``patches``, ``robustness``, ``plasticity``, ``sgsnn``;
 shared style and generic plots in :mod:`~scenarios.figures.style`.
-:func:`plot_result` picks the module from what a directory holds.
+:func:`plot_result` picks the module from what a directory holds (:func:`result_kind`);
+:mod:`~scenarios.figures.report` writes one HTML page per result folder.
 """
 
 from __future__ import annotations
 
 import importlib
-import json
 from pathlib import Path
 
-__all__ = ["KINDS", "plot_result"]
+from scenarios.runs.results import ResultFileError, load_result
+
+__all__ = ["KINDS", "result_kind", "plot_result"]
 
 #: Result kinds (``"kind"`` of ``result.json``) that have a figures module of that name.
 KINDS = ("ei", "scan", "incremental", "patches", "robustness", "plasticity", "sgsnn")
@@ -27,13 +29,45 @@ _EARLIER = {"plot_raster": ("scenarios.figures.ei", "plot_raster"),
             "figures_for": ("scenarios.figures", "plot_result")}
 
 
+def result_kind(directory) -> str:
+    """The kind of result a folder holds.
+
+    A scan (``summary.csv`` and no ``result.json``) is ``"scan"``; a result folder has the
+    ``"kind"`` (or, in results that name it so, ``"scenario"``) of its ``result.json``.
+
+    Parameters
+    ----------
+    directory : path-like
+        A result or scan directory.
+
+    Returns
+    -------
+    str
+        The kind (``""`` when ``result.json`` names none).
+
+    Raises
+    ------
+    scenarios.runs.results.ResultFileError
+        When ``directory`` holds neither ``result.json`` nor ``summary.csv``, or
+        when ``result.json`` cannot be read (the message names the file).
+    """
+    directory = Path(directory)
+    result = directory / "result.json"
+    if (directory / "summary.csv").exists() and not result.exists():
+        return "scan"
+    if not result.exists():
+        raise ResultFileError(f"{directory} holds neither result.json nor summary.csv: nothing to plot")
+    meta = load_result(result)
+    return meta.get("kind") or meta.get("scenario") or ""
+
+
 def plot_result(directory, out_dir=None) -> list[Path]:
     """Make the figures of whatever result ``directory`` holds.
 
     A scan (``summary.csv`` and no ``result.json``) goes to
     :func:`scenarios.figures.scan.plot`; a result directory to the ``plot`` of
     the figures module named by its ``"kind"`` (or, in results that name it so,
-    ``"scenario"``).
+    ``"scenario"``), see :func:`result_kind`.
 
     Parameters
     ----------
@@ -49,24 +83,15 @@ def plot_result(directory, out_dir=None) -> list[Path]:
 
     Raises
     ------
-    FileNotFoundError
-        When ``directory`` holds neither ``result.json`` nor ``summary.csv``.
-    ValueError
-        When the result's kind has no figures module.
+    scenarios.runs.results.ResultFileError
+        When ``directory`` holds neither ``result.json`` nor ``summary.csv``,
+        when ``result.json`` cannot be read, or when the result's kind has no
+        figures module (the message names the file).
     """
     directory = Path(directory)
-    result = directory / "result.json"
-    if (directory / "summary.csv").exists() and not result.exists():
-        kind = "scan"
-    elif not result.exists():
-        raise FileNotFoundError(
-            f"{directory} holds neither result.json nor summary.csv: nothing to plot"
-        )
-    else:
-        meta = json.loads(result.read_text())
-        kind = meta.get("kind") or meta.get("scenario") or ""
-        if kind not in KINDS or kind == "scan":
-            raise ValueError(f"{result}: unknown result kind {kind!r}")
+    kind = result_kind(directory)
+    if kind not in KINDS or (kind == "scan" and (directory / "result.json").exists()):
+        raise ResultFileError(f"{directory / 'result.json'}: unknown result kind {kind!r}")
     files = importlib.import_module(f"scenarios.figures.{kind}").plot(directory, out_dir)
     return list(files or [])
 

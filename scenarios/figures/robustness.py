@@ -4,7 +4,10 @@
   distortion level per distortion type (baseline solid, SRC dashed, SAM
   dotted, GNP dash-dot; mean over trials with ±1 sd bands), :func:`plot_curves`;
 * ``figure2_averages``: seed 000's Figure 2, averages over all distortion
-  levels, bars with ±1 sd over trials, :func:`plot_averages`.
+  levels, bars with ±1 sd over trials, :func:`plot_averages`;
+* ``comparison``: several results side by side (e.g. the MLP and the CNN),
+  SRC − baseline accuracy and baseline / SRC sharpness per network, next to
+  seed 000's +10 points and ÷3, :func:`plot_comparison`.
 
 The result is written by :mod:`scenarios.experiments.robustness`.
 """
@@ -20,7 +23,8 @@ from scenarios.runs import labels
 from scenarios.runs.stats import mean_sd
 from scenarios.figures.style import open_for_plot, save_figure, style
 
-__all__ = ["MODEL_LABELS", "MODEL_STYLES", "MEASURE_LABELS", "plot_curves", "plot_averages", "plot"]
+__all__ = ["MODEL_LABELS", "MODEL_STYLES", "MEASURE_LABELS", "plot_curves", "plot_averages", "plot",
+           "plot_comparison"]
 
 #: Legend labels of the models (the same as the result table's).
 MODEL_LABELS = labels.ROBUSTNESS_MODELS
@@ -145,3 +149,69 @@ def _plot(result_dir, out_dir=None) -> list[Path]:
                  f"(bars: mean, error bars: sd over {len(result['trials'])} trials)", fontsize=9)
     paths += save_figure(fig, out / "figure2_averages")
     return paths
+
+
+def plot_comparison(result_dirs: Sequence, labels_: Sequence[str] | None = None, out_dir=None) -> list[Path]:
+    """SRC against the baseline in several results, side by side, next to seed 000's figures.
+
+    Left: accuracy averaged over all distortion levels, baseline and SRC, per
+    result (bars: mean, error bars: sd over trials). Middle: the paired
+    difference SRC − baseline (points), with seed 000's +10 points dashed.
+    Right: baseline / SRC of each sharpness measure, with seed 000's ÷3 dashed
+    (log scale). Writes ``comparison.{png,pdf}`` into ``out_dir`` (default:
+    the first result's directory).
+    """
+    from scenarios.runs.results import load_result
+
+    results = [load_result(d) for d in result_dirs]
+    if labels_ is None:
+        labels_ = [f"{r['config'].get('model', 'mlp').upper()}\n{r['trials'][0]['src']['preset']}\n({r['config']['loss']})"
+                   if r["trials"][0].get("src") else r["config"].get("model", "mlp").upper() for r in results]
+    out = Path(out_dir if out_dir is not None else Path(result_dirs[0]))
+    out.mkdir(parents=True, exist_ok=True)
+    with style():
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(1, 3, figsize=(11, 3.3), constrained_layout=True)
+        x = np.arange(len(results))
+        for j, m in enumerate(("baseline", "src")):
+            means = [100 * r["summary"]["all_levels"][m]["accuracy"]["mean"] for r in results]
+            sds = [100 * (r["summary"]["all_levels"][m]["accuracy"]["sd"] or 0.0) for r in results]
+            st = MODEL_STYLES[m]
+            axes[0].bar(x + (j - 0.5) * 0.38, means, 0.38, yerr=sds, capsize=2, color=st["color"],
+                        alpha=0.6 if m == "baseline" else 0.85, edgecolor="black", linewidth=0.5,
+                        hatch="//" if m == "src" else None, label=MODEL_LABELS[m])
+        axes[0].set_xticks(x)
+        axes[0].set_xticklabels(labels_)
+        axes[0].set_ylabel("accuracy (%), avg. over levels")
+        axes[0].legend(fontsize=7, frameon=False)
+        for i, r in enumerate(results):
+            d = r["summary"]["src_vs_baseline"]["accuracy"]["difference"]
+            per = [100 * v for v in d["per_trial"] if v is not None]
+            axes[1].plot([i] * len(per), per, "o", color="#D55E00", alpha=0.5, markersize=4)
+            axes[1].errorbar([i], [100 * d["mean"]], yerr=[100 * (d["sd"] or 0.0)], fmt="s", color="black",
+                             capsize=3)
+        axes[1].axhline(10, color="grey", linestyle="--", linewidth=1, label="seed 000: +10")
+        axes[1].axhline(0, color="black", linewidth=0.6)
+        axes[1].set_xticks(x)
+        axes[1].set_xticklabels(labels_)
+        axes[1].set_ylabel("SRC − baseline accuracy (points)")
+        axes[1].legend(fontsize=7, frameon=False)
+        measures = [q for q in ("sharpness_seed000", "sharpness_sam", "hessian_top")
+                    if all(q in r["summary"]["src_vs_baseline"] for r in results)]
+        width = 0.8 / max(1, len(measures))
+        for k, q in enumerate(measures):
+            vals = [r["summary"]["src_vs_baseline"][q]["ratio"] for r in results]
+            axes[2].bar(x + (k - (len(measures) - 1) / 2) * width, [v["mean"] for v in vals], width,
+                        yerr=[v["sd"] or 0.0 for v in vals], capsize=2, label=MEASURE_LABELS[q],
+                        color=("#666666", "#0072B2", "#009E73")[k], edgecolor="black", linewidth=0.5)
+        axes[2].axhline(3, color="grey", linestyle="--", linewidth=1, label="seed 000: ÷3")
+        axes[2].axhline(1, color="black", linewidth=0.6)
+        axes[2].set_yscale("log")
+        axes[2].set_xticks(x)
+        axes[2].set_xticklabels(labels_)
+        axes[2].set_ylabel("baseline / SRC sharpness")
+        axes[2].legend(fontsize=7, frameon=False)
+        fig.suptitle(f"SRC vs baseline under distortions ({results[0]['dataset']['name']}; mean ± sd over trials)",
+                     fontsize=9)
+        return save_figure(fig, out / "comparison")

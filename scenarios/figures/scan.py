@@ -13,7 +13,6 @@ All plot functions take ``ax=None`` and return the axes.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +33,17 @@ def _sleep_rows(summary: dict) -> tuple[list[dict], list[str]]:
     return table, extra
 
 
+def _fmt(v) -> str:
+    return f"{v:g}" if isinstance(v, (int, float)) else str(v)
+
+
 def plot_accuracy_vs_ratio(summary: dict, ax=None):
-    """Test accuracy (%) vs sleep ratio, mean ± sd over seeds, with the baselines.
+    """Test accuracy (%) vs the *achieved* sleep ratio, mean ± sd over seeds, with the baselines.
+
+    The x-axis is the sleep ratio reached over training (each point at its
+    mean over seeds, labelled with the requested ratio), not the requested
+    budget. With a protocol scan on a dataset the paper reports, the paper's
+    curve is drawn beside (at its nominal ratios).
 
     Parameters
     ----------
@@ -51,20 +59,30 @@ def plot_accuracy_vs_ratio(summary: dict, ax=None):
     ax = new_axes(ax, (4.0, 3.0))
     series = {}
     for t in table:
-        label = ", ".join(f"{k}={t[k]:g}" for k in extra) or "STDP + sleep"
+        label = ", ".join(f"{k}={_fmt(t[k])}" for k in extra) or "STDP + sleep"
         series.setdefault(label, []).append(t)
     for label, ts in series.items():
         ts = sorted(ts, key=lambda t: t["ratio"])
-        ax.errorbar([t["ratio"] for t in ts], [100 * t["accuracy_mean"] for t in ts],
+        x = [t.get("achieved_ratio", t["ratio"]) for t in ts]
+        ax.errorbar(x, [100 * t["accuracy_mean"] for t in ts],
                     yerr=[100 * (t["accuracy_sd"] or 0) for t in ts], marker="o", label=label,
                     capsize=2)
+        if len(series) <= 3:
+            for xi, t in zip(x, ts):
+                ax.annotate(f"{t['ratio']:g}", (xi, 100 * t["accuracy_mean"]), fontsize=6,
+                            textcoords="offset points", xytext=(3, 3), color="0.35")
+    paper = summary.get("paper")
+    if paper:
+        r = sorted(float(k) for k in paper)
+        ax.plot(r, [paper[str(k)] if str(k) in paper else paper[k] for k in r], "s--", color="0.45",
+                ms=4, lw=1, label="paper (nominal ratio)")
     if summary.get("pixel_baseline") is not None:
         ax.axhline(100 * summary["pixel_baseline"], color="0.3", ls="--", lw=1, label="raw pixels")
     frozen = [t for t in summary["table"] if t["arm"] == "frozen"]
     if frozen:
         ax.axhline(100 * frozen[0]["accuracy_mean"], color="0.6", ls=":", lw=1,
                    label="plasticity off")
-    ax.set_xlabel("sleep ratio")
+    ax.set_xlabel("achieved sleep ratio (training; labels: requested)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(f"{summary['config']['dataset']}: accuracy vs sleep ratio")
     ax.legend(fontsize=7)
@@ -105,6 +123,9 @@ def plot_noise_ratio_heatmap(summary: dict, ax=None):
 
 
 def _test_responses(arrays: dict, meta: dict) -> tuple[np.ndarray, np.ndarray]:
+    if "test_rows" in arrays:  # a protocol run records the read-out rows only
+        rows = arrays["test_rows"]
+        return arrays["counts_exc"][rows].astype(float), arrays["labels"][rows]
     n_train, n_ro = meta["n_train"], meta["n_readout_train"]
     return arrays["counts_exc"][n_train + n_ro:].astype(float), arrays["labels"][n_train + n_ro:]
 
@@ -152,11 +173,11 @@ def plot(result_dir, out_dir=None) -> list[Path]:
     list of Path
         The files written (PNG and PDF each).
     """
-    from scenarios.runs.results import load_arrays, load_result
+    from scenarios.runs.results import ResultFileError, load_arrays, load_result
 
     directory = Path(result_dir)
     out_dir = Path(out_dir) if out_dir else directory
-    summary = json.loads((directory / "summary.json").read_text())
+    summary = load_result(directory / "summary.json")
     table, extra = _sleep_rows(summary)
     written = []
     with style():
@@ -169,7 +190,11 @@ def plot(result_dir, out_dir=None) -> list[Path]:
 
         # example runs: total weight with and without sleep, raster, embedding
         runs = sorted((directory / "runs").glob("*/result.json"))
-        metas = {r.parent.name: json.loads(r.read_text()) for r in runs}
+        try:
+            metas = {r.parent.name: load_result(r) for r in runs}
+        except ResultFileError as exc:
+            raise ResultFileError(f"{exc}; run the scan command again, which runs damaged points again "
+                                  "(keeping the bad file aside), then make the figures") from None
         seed0 = min((m["point"]["seed"] for m in metas.values()), default=None)
         ex = {}
         for name, m in metas.items():

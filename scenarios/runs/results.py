@@ -26,7 +26,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 __all__ = ["RESULT_JSON", "ARRAYS_NPZ", "TABLE_MD", "MERGE_FREE", "ResultFileError", "to_jsonable",
-           "write_json", "write_npz", "save_result", "load_result", "load_arrays", "merge_results",
+           "write_json", "write_text", "write_npz", "save_result", "load_result", "load_arrays", "merge_results",
            "package_versions"]
 
 #: File names of a result directory.
@@ -110,6 +110,12 @@ def write_json(path: str | Path, data: Any, indent: int | None = 1) -> Path:
     """Write ``data`` (converted by :func:`to_jsonable`) as JSON, atomically; returns the path."""
     text = json.dumps(to_jsonable(data), indent=indent)
     _atomic_write(Path(path), lambda fh: fh.write(text.encode()))
+    return Path(path)
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically; returns the path."""
+    _atomic_write(Path(path), lambda fh: fh.write(text.encode("utf-8")))
     return Path(path)
 
 
@@ -237,8 +243,10 @@ def merge_results(result_dirs: Sequence, summarize: Callable[[dict], dict], free
 
 
 def package_versions() -> dict:
-    """Versions of Python and of the packages that shape the results, and the platform."""
-    out = {"python": platform.python_version(), "platform": platform.platform()}
+    """Versions of Python and of the packages that shape the results, the platform and the CPU."""
+    from spiking.processes import cpu_model
+
+    out = {"python": platform.python_version(), "platform": platform.platform(), "cpu": cpu_model()}
     for name in ("sleep-snn", "brian2", "numpy", "scipy", "scikit-learn", "torch", "dask",
                  "distributed", "matplotlib"):
         try:

@@ -337,3 +337,23 @@ def test_cpp_standalone_hand_made_3_2_2():
     for got, want in zip(res.spec_after.weights, expected_w):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
     assert res.device == "cpu" and res.target == "cpp_standalone" and res.build_seconds > 0
+
+
+def test_intensities_outside_0_1_are_flagged():
+    # issue 15, item 10: images scaled to 0-255, or negative ones, were accepted in silence
+    from bridge.src import IntensityWarning
+
+    model, images = _model_and_images()
+    params = preset("fashion", steps=10)
+    with pytest.raises(ValueError, match=r"saturates .* \(images scaled to 0-255\? divide them by 255\)"):
+        sleep(copy.deepcopy(model), images * 255, params)
+    with pytest.raises(ValueError, match="saturates"):
+        input_raster(np.full(784, 255.0), params, seed=0)
+    low = preset("fashion", steps=10, max_rate=50.0)  # 1.5 x max_rate does not saturate
+    with pytest.warns(IntensityWarning, match="intensities up to 1.5 exceed 1"):
+        input_raster(np.full(784, 1.5), low, seed=0)
+    shifted = images - 0.2  # standardised-looking images with a non-negative mean
+    with pytest.warns(IntensityWarning, match="some image pixels are negative"):
+        sleep(copy.deepcopy(model), shifted, params)
+    with pytest.raises(ValueError, match=">= 0"):
+        sleep(copy.deepcopy(model), images - 1.0, params)

@@ -205,6 +205,42 @@ def test_data_dir_takes_precedence_over_env(tmp_path, monkeypatch):
     assert load_dataset("mnist", data_dir=tmp_path / "a").n == 30
 
 
+def test_an_explicit_directory_never_falls_back_to_other_data(tmp_path, monkeypatch, no_env):
+    # the system copy exists, but the user named another directory: use it or fail
+    _fake_idx_dataset(tmp_path / "debian", n_train=30)
+    monkeypatch.setattr(data, "DEBIAN_FASHION_DIR", tmp_path / "debian")
+    assert load_dataset("fashion").n == 30  # nothing named: the system copy
+    with pytest.raises(DataError, match="only --data-dir"):
+        load_dataset("fashion", data_dir=tmp_path / "does-not-exist")
+    partial = tmp_path / "partial"
+    _fake_idx_dataset(partial, n_train=40)
+    (partial / "train-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DataError, match="incomplete: missing train-labels-idx1-ubyte"):
+        load_dataset("fashion", data_dir=partial)
+    monkeypatch.setenv(data.ENV_VAR, str(tmp_path / "empty"))
+    with pytest.raises(DataError, match="only SLEEP_SNN_DATA="):
+        load_dataset("fashion")
+
+
+def test_datasets_record_the_files_they_read(tmp_path, no_env):
+    import hashlib
+
+    _fake_idx_dataset(tmp_path, n_train=30)
+    ds = load_dataset("mnist", "train", data_dir=tmp_path, n=10)
+    names = [Path(f["path"]).name for f in ds.files]
+    assert names == ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"]
+    for f in ds.files:
+        raw = Path(f["path"]).read_bytes()
+        assert f["bytes"] == len(raw) and f["sha256"] == hashlib.sha256(raw).hexdigest()
+    assert ds.subset([0, 1]).files == ds.files
+    assert data.dataset_size("mnist", "train", tmp_path) == 30
+    assert data.dataset_size("mnist", "test", tmp_path) == 20
+    assert data.dataset_size("digits", "train") == 1257 and data.dataset_size("digits", "test") == 540
+    digits = load_dataset("digits", "test")
+    assert [Path(f["path"]).name for f in digits.files] == ["digits.csv.gz"]
+    assert make_patches(3).files == ()
+
+
 def test_class_filter_and_subsample(tmp_path, no_env):
     _fake_idx_dataset(tmp_path, n_train=100)
     ds = load_dataset("mnist", classes=[3, 7], data_dir=tmp_path)

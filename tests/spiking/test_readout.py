@@ -171,3 +171,18 @@ def test_bad_inputs_name_the_argument():
         fit_readout(x, y, x, y, method="logreg", reg_param=0.1)
     with pytest.raises(ValueError, match="assignment must have shape"):
         predict_assigned(x, np.zeros(3), [0, 1])
+
+
+def test_pca_qda_on_collinear_features_gives_an_accuracy():
+    """Duplicated and linearly dependent columns, classes with fewer images than components and a
+    single-image class: the regularised QDA (the reference code's reg_param 0.1, whitened PCA) fits
+    and scores instead of raising."""
+    rng = np.random.default_rng(1)
+    y = np.repeat(np.arange(5), [12, 12, 12, 12, 1])
+    base = rng.normal(size=(len(y), 6)) + y[:, None]
+    x = np.concatenate([base, base, base[:, :3] * 2 - base[:, 3:], rng.normal(size=(len(y), 30))], axis=1)
+    res = fit_readout(x, y, x, y, method="pca_qda", variance=0.95, reg_param=0.1, whiten=True)
+    assert 0.5 < res.accuracy <= 1.0
+    assert res.details["n_components"] > 12  # more components than images in any class
+    with pytest.raises(ValueError, match="reg_param=0"):
+        fit_readout(x, y, x, y, method="pca_qda", reg_param=0.0)

@@ -77,7 +77,7 @@ def test_sleep_ends_on_the_step_W_falls_to_baseline(trigger_run):
 def test_W_stays_within_trigger_plus_one_step_growth(trigger_run):
     params, sleep, net, mon, _ = trigger_run
     W, W0 = mon.W[0], mon.W0[0][0]
-    train_steps = net["ctrl"].train_steps[0]
+    train_steps = net.n_train * params.steps_per_image
     awake = (mon.sleeping[0] == 0) & (mon.wake_steps[0] < train_steps)
     growth = np.diff(W)[awake[:-1]]  # growth during an awake step
     max_step = growth.max()

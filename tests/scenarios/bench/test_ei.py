@@ -17,4 +17,4 @@ def test_bench_ei_json_line(capsys):
 def test_bench_without_a_known_benchmark_is_a_usage_error(capsys):
     assert bench.main([]) == 2
     assert bench.main(["dream"]) == 2
-    assert "usage: sleep-snn bench {ei,scan,src,hessian}" in capsys.readouterr().err
+    assert "usage: sleep-snn bench {ei,horizon,scan,src,hessian,nir,report}" in capsys.readouterr().err

@@ -46,3 +46,28 @@ def test_bench_src_rejects_zero_steps():
         bench_src(steps=0)
     with pytest.raises(SystemExit):
         bench.main(["src", "--steps", "0"])
+
+
+def test_bench_src_cnn_json_line(monkeypatch, capsys):
+    import spiking.data
+
+    real = spiking.data.load_dataset
+
+    def digits_only(name, *args, **kwargs):
+        if name == "fashion":
+            raise spiking.data.DataError("no Fashion-MNIST here (test)")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(spiking.data, "load_dataset", digits_only)
+    assert bench.main(["src", "--model", "cnn", "--steps", "50", "--json", "--n-train", "300"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    result = json.loads(out[-1])
+    assert result["model"] == "cnn" and result["dataset"] == "digits" and result["steps"] == 50
+    assert result["seed"] == 1  # the CNN's default seed
+    assert result["layers"] == ["conv", "avgpool", "conv", "avgpool", "dense"]
+    assert len(result["spikes_per_step"]) == 6 and result["spikes_per_step"][0] > 0
+    assert result["target"] == "torch-sparse" and result["steps_per_second"] > 0
+    with pytest.raises(SystemExit):
+        bench.main(["src", "--model", "cnn", "--backend", "brian2"])
+    with pytest.raises(SystemExit):
+        bench.main(["src", "--n-train", "300"])  # the MLP benchmark has its fixed task

@@ -68,3 +68,28 @@ def test_quick_default_size(tmp_path):
     assert list(res["distortions"]) == ["gaussian", "saltpepper", "speckle"]
     assert all(len(v) == 2 for v in res["distortions"].values())
     assert res["wall_s"] < 120
+
+
+def test_cnn_quick_writes_table_and_figures_and_compares(tmp_path, capsys):
+    """``--model cnn --quick`` (made tinier): table, figures, an SRC row that differs from the baseline row."""
+    cnn = tmp_path / "cnn"
+    assert cmd.main(TINY + ["--model", "cnn", "--channels", "4,8", "--models", "baseline,src", "--out", str(cnn)]) == 0
+    for name in ("result.json", "table.md", "figure1_curves.png", "figure2_averages.png"):
+        assert (cnn / name).is_file() and (cnn / name).stat().st_size > 0, name
+    res = json.loads((cnn / "result.json").read_text())
+    assert res["config"]["model"] == "cnn" and res["trials"][0]["src"]["preset"] == rob.CNN_SRC_PRESET
+    rows = {line.split("|")[1].strip(): line for line in (cnn / "table.md").read_text().splitlines()
+            if line.startswith("| baseline (SGD)") or line.startswith("| SRC (baseline + sleep)")}
+    assert len(rows) == 2
+    assert rows["baseline (SGD)"].split("|")[2:] != rows["SRC (baseline + sleep)"].split("|")[2:]
+    capsys.readouterr()
+    assert cmd.main(["--compare", str(cnn), str(cnn), "--out", str(tmp_path / "cmp")]) == 0
+    assert (tmp_path / "cmp" / "comparison.png").stat().st_size > 0
+    assert "comparison.png" in capsys.readouterr().out
+
+
+def test_tune_bad_options_exit_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cmd.main(["--quick", "--model", "cnn", "--tune", "2", "--validation", "10", "--tune-eval", "20",
+                  "--out", str(tmp_path)])
+    assert exc.value.code == 2 and "eval_images" in capsys.readouterr().err

@@ -44,3 +44,23 @@ def test_run_ei_returns_meta_and_arrays(tmp_path):
     assert meta["total_wall_seconds"] > 0 and meta["sleep"]["n_episodes"] == 0
     assert arrays["counts_exc"].shape == (12 + 12 + 10, 200) and len(arrays["readout_predictions"]) == 10
     assert not (tmp_path / "build").exists()  # no standalone build with the numpy backend
+
+
+def test_a_failing_readout_loses_no_simulation(tmp_path, monkeypatch):
+    from brian2 import ms
+
+    import scenarios.experiments.ei as ei
+    from spiking.params import EINetworkParams
+    from spiking.sleep import SleepParams
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("read-out failed (test)")
+
+    monkeypatch.setattr(ei, "readout_from_output", broken)
+    schedule = load_schedule("digits", 6, 4)
+    with pytest.raises(RuntimeError, match="read-out failed") as info:
+        run_ei(EINetworkParams(t_present=20 * ms, t_rest=5 * ms), SleepParams(sleep_ratio=0.0), schedule,
+               backend="numpy", seed=1, log=lambda s: None, save_simulation=tmp_path)
+    saved = np.load(tmp_path / ei.SIMULATION_NPZ)
+    assert saved["counts_exc"].shape == (6 + 6 + 4, 200) and list(saved["labels"]) == list(schedule.labels)
+    assert any(str(tmp_path / ei.SIMULATION_NPZ) in note for note in info.value.__notes__)

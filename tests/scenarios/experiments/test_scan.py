@@ -77,3 +77,56 @@ def test_scan_survives_sigkill_and_resumes_without_duplicates(tmp_path):
     assert arms == {"sleep", "frozen"}
     for t in summary["table"]:
         assert 0 <= t["accuracy_mean"] <= 1 and t["n_seeds"] == 2
+
+
+# options written with "=" too, next to --quick (issue 15, item 3: "--sleep-ratio=0.3" scanned the default
+# ratios and "--n-train=500 --quick" ran 60 images)
+TINY = ["scan", "--quick", "--dataset=digits", "--n-train=4", "--n-test", "4", "--t-present", "20", "--t-rest", "10",
+        "--backend", "numpy", "--sleep-ratio=0", "--seeds", "0", "--no-frozen-baseline", "--workers", "1",
+        "--no-figures"]
+
+
+@pytest.fixture(scope="module")
+def tiny_scan(tmp_path_factory):
+    from scenarios import cli
+
+    out = tmp_path_factory.mktemp("tiny") / "scan"
+    assert cli.main([*TINY, "--out", str(out)]) == 0
+    return out
+
+
+def test_a_resume_with_other_settings_stops_and_names_them(tiny_scan, capsys):
+    # issue 15, item 1: the resumed scan reported the stored 300-image runs under the new sizes
+    from scenarios import cli
+
+    capsys.readouterr()
+    changed = [*TINY, "--n-train", "3", "--t-present", "30", "--out", str(tiny_scan)]
+    assert cli.main(changed) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"sleep-snn scan: error: {tiny_scan} holds runs made with other settings (")
+    assert "n_train: 4 -> 3" in err and 'params.t_present: "20. ms" -> "30. ms"' in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    manifest = json.loads((tiny_scan / "manifest.json").read_text())
+    run = json.loads((tiny_scan / "runs" / "ratio=0__seed=0" / "result.json").read_text())
+    assert run["settings_key"] == manifest["settings_key"]
+    assert manifest["settings"]["data_files"][0]["name"] == "digits.csv.gz"
+    assert manifest["settings"]["n_train"] == 4 and run["n_train"] == 4  # --n-train=4 won over --quick's 60
+    assert sorted(p.name for p in (tiny_scan / "runs").iterdir()) == ["ratio=0__seed=0"]  # only --sleep-ratio=0
+
+
+def test_a_truncated_result_is_named_then_run_again(tiny_scan, capsys):
+    # issue 15, item 7: a bare JSONDecodeError stopped the resume and `sleep-snn figures`
+    from scenarios import cli
+
+    result = tiny_scan / "runs" / "ratio=0__seed=0" / "result.json"
+    text = result.read_text()
+    result.write_text(text[: len(text) // 3])
+    capsys.readouterr()
+    assert cli.main(["figures", str(tiny_scan)]) == 2
+    err = capsys.readouterr().err
+    assert f"{result} is not valid JSON" in err and "run the scan command again" in err
+    assert cli.main([*TINY, "--out", str(tiny_scan)]) == 0
+    printed = capsys.readouterr().out
+    assert f"{result} is not valid JSON" in printed and "1 runs, 0 already finished, 1 to run" in printed
+    assert json.loads(result.read_text())["accuracy"] == json.loads(text)["accuracy"]  # the same run again
+    assert (result.parent / "result.json.damaged").read_text() == text[: len(text) // 3]

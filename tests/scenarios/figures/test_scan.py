@@ -47,7 +47,9 @@ def test_plot_of_a_scan_directory(tmp_path):
 
 
 def test_plot_result_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nothing to plot"):
+    from scenarios.runs.results import ResultFileError
+
+    with pytest.raises(ResultFileError, match="nothing to plot"):
         plot_result(tmp_path)
     (tmp_path / "result.json").write_text(json.dumps({"kind": "dream"}))
     with pytest.raises(ValueError, match="unknown result kind 'dream'"):
