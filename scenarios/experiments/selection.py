@@ -66,7 +66,9 @@ COEFFICIENT_GRIDS = {
 #: leaves the dynamics unchanged (spike iff Σ alpha_l·W·s >= beta_l), so it is
 #: kept at the base preset's value and only the betas move.
 SEARCH_SPACE = {
-    "max_rate": (20.0, 1000.0),
+    # at most 500 Hz: the spike probability per step, 2·dt·max_rate·x, stays <= 1 for intensities
+    # x in [0, 1] (dt = 1 ms); bridge.src.sleep refuses a saturating input
+    "max_rate": (20.0, 500.0),
     "inc": (1e-3, 0.3),
     "dec": (1e-4, 0.05),
     "beta0": (1.0, 300.0),
