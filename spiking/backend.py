@@ -322,6 +322,12 @@ def activate_standalone(backend: str, directory: str | os.PathLike | None = None
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     brian2.device.reinit()
+    # the standalone device may hold a project while the runtime device is active
+    # (bridge.src_brian2 keeps its compiled SRC program between runs): start clean
+    from brian2.devices.device import all_devices
+
+    if backend in all_devices:
+        all_devices[backend].reinit()
     brian2.set_device(backend, directory=str(directory), build_on_run=False)
     cpp = brian2.prefs.devices.cpp_standalone
     cpp.openmp_threads = int(threads) if threads > 1 else 0

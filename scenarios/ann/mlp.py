@@ -73,7 +73,7 @@ __all__ = [
 DEFAULT_TASKS: tuple[tuple[int, ...], ...] = ((0, 1), (2, 3), (4, 5), (6, 7), (8, 9))
 
 _ALLOWED_INITS = ("uniform", "kaiming")
-_ALLOWED_LOSSES = ("mse", "ce")
+_ALLOWED_LOSSES = ("mse", "ce", "ce_task")
 _ALLOWED_OPTIMIZERS = ("sgd", "sam", "gnp")
 #: Training conventions of :func:`make_mlp`: the SRC authors' modules or PyTorch's.
 CONVENTIONS = ("authors", "torch")
@@ -257,17 +257,24 @@ def squared_error(outputs: torch.Tensor, labels: torch.Tensor, n_classes: int | 
     return 0.5 * ((outputs - target) ** 2).sum(dim=1).mean()
 
 
-def loss_function(name: str, n_classes: int | None = None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+def loss_function(name: str, n_classes: int | None = None,
+                  classes: Sequence[int] | None = None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """Return ``loss(outputs, labels) -> scalar tensor`` for ``name``.
 
     Parameters
     ----------
-    name : {"mse", "ce"}
+    name : {"mse", "ce", "ce_task"}
         ``"mse"``: :func:`squared_error` (mean over the batch of
         ``½·Σ_k (out_k − onehot_k)²``); ``"ce"``: mean cross-entropy of the
-        outputs taken as logits.
+        outputs taken as logits; ``"ce_task"``: the cross-entropy of a softmax
+        over the outputs of ``classes`` only (the classes of the current
+        task: "evaluated solely on the task being presented", the Methods of
+        Tadros et al. 2022); the other outputs get no gradient.
     n_classes : int, optional
         Number of classes, checked against the outputs.
+    classes : sequence of int, optional
+        The output units of ``"ce_task"`` (required there); every label must
+        be one of them.
 
     Returns
     -------
@@ -282,6 +289,22 @@ def loss_function(name: str, n_classes: int | None = None) -> Callable[[torch.Te
                 raise ValueError(f"n_classes={n_classes} but the model has {outputs.shape[1]} outputs")
             return F.cross_entropy(outputs, labels.long())
         return _ce
+    if name == "ce_task":
+        if classes is None or len(classes) == 0:
+            raise ValueError("loss='ce_task' needs the classes of the task (classes=...)")
+        cls = sorted({int(c) for c in classes})
+
+        def _ce_task(outputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+            if n_classes is not None and outputs.shape[1] != n_classes:
+                raise ValueError(f"n_classes={n_classes} but the model has {outputs.shape[1]} outputs")
+            idx = torch.as_tensor(cls, device=outputs.device)
+            remap = torch.full((outputs.shape[1],), -1, dtype=torch.long, device=outputs.device)
+            remap[idx] = torch.arange(len(cls), device=outputs.device)
+            target = remap[labels.long()]
+            if bool((target < 0).any()):
+                raise ValueError(f"loss='ce_task': a label is not one of the task's classes {cls}")
+            return F.cross_entropy(outputs[:, idx], target)
+        return _ce_task
     raise ValueError(f"loss={name!r}: must be one of {_ALLOWED_LOSSES}")
 
 
@@ -301,9 +324,10 @@ class TrainConfig:
         Epochs per :meth:`Trainer.fit` call unless overridden, ``>= 1``.
     batch_size : int
         Minibatch size, ``>= 1``; the last batch of an epoch may be smaller.
-    loss : {"mse", "ce"}
-        Squared error on one-hot targets (see :func:`squared_error`) or
-        cross-entropy.
+    loss : {"mse", "ce", "ce_task"}
+        Squared error on one-hot targets (see :func:`squared_error`),
+        cross-entropy, or cross-entropy over the outputs of the classes
+        present in each :meth:`Trainer.fit` call (the current task).
     optimizer : {"sgd", "sam", "gnp"}
         Plain SGD, SAM (Foret et al. 2021) or gradient-norm penalty; all three
         apply their gradient through the same ``torch.optim.SGD`` with momentum.
@@ -382,6 +406,12 @@ class Trainer:
     ``torch.random.fork_rng`` so the global torch RNG is left as it was:
     the same model, config and sequence of calls give identical weights.
 
+    Continual-learning methods (:mod:`scenarios.ann.continual`: EWC, SI,
+    OWM, iCaRL) are plugins whose hooks the trainer calls around every
+    ``fit`` call and minibatch (the order is in
+    :class:`scenarios.ann.continual.ContinualPlugin`); they need
+    ``optimizer="sgd"``. Without plugins a step is exactly the plain SGD step.
+
     Parameters
     ----------
     model : torch.nn.Module
@@ -389,9 +419,11 @@ class Trainer:
         outputs; moved to ``config.device``.
     config : TrainConfig, optional
         Hyper-parameters (defaults: Tadros et al. 2022).
+    plugins : sequence of ContinualPlugin, optional
+        Continual-learning methods, each attached to this trainer.
     """
 
-    def __init__(self, model: nn.Module, config: TrainConfig | None = None) -> None:
+    def __init__(self, model: nn.Module, config: TrainConfig | None = None, plugins: Sequence = ()) -> None:
         self.config = config if config is not None else TrainConfig()
         self.device = torch.device(self.config.device)
         self.model = model.to(self.device)
@@ -400,11 +432,22 @@ class Trainer:
             raise ValueError("model has no trainable parameters")
         self.optimizer = torch.optim.SGD(self.params, lr=self.config.lr, momentum=self.config.momentum)
         self.n_fit_calls = 0
+        self.plugins = tuple(plugins)
+        if self.plugins and self.config.optimizer != "sgd":
+            raise ValueError(f"TrainConfig.optimizer={self.config.optimizer!r}: continual-learning plugins "
+                             "need optimizer='sgd'")
+        for plugin in self.plugins:
+            plugin.attach(self)
 
     # ----------------------------------------------------------------- helpers
-    def loss_fn(self, n_classes: int | None = None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-        """The training loss as ``loss(outputs, labels)`` (see :func:`loss_function`)."""
-        return loss_function(self.config.loss, n_classes)
+    def loss_fn(self, n_classes: int | None = None,
+                classes: Sequence[int] | None = None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """The training loss as ``loss(outputs, labels)`` (see :func:`loss_function`).
+
+        ``classes`` are the output units of ``loss="ce_task"`` (the classes of
+        the current training set).
+        """
+        return loss_function(self.config.loss, n_classes, classes)
 
     def reset_momentum(self) -> None:
         """Clear the optimiser state (the momentum buffers)."""
@@ -421,6 +464,8 @@ class Trainer:
 
     def _step(self, xb: torch.Tensor, yb: torch.Tensor, loss_fn) -> float:
         opt, params, cfg = self.optimizer, self.params, self.config
+        if self.plugins:
+            return self._plugin_step(xb, yb, loss_fn)
         if cfg.optimizer == "sgd":
             loss = loss_fn(self.model(xb), yb)
             opt.zero_grad()
@@ -453,6 +498,30 @@ class Trainer:
             opt.zero_grad()
             (loss + cfg.gnp_coef * penalty).backward()
             opt.step()
+        return float(loss.detach())
+
+    def _plugin_step(self, xb: torch.Tensor, yb: torch.Tensor, loss_fn) -> float:
+        """One SGD step with the plugins' hooks (see :class:`scenarios.ann.continual.ContinualPlugin`)."""
+        out = self.model(xb)
+        loss = None
+        for plugin in self.plugins:
+            loss = plugin.loss(self, out, xb, yb)
+            if loss is not None:
+                break
+        if loss is None:
+            loss = loss_fn(out, yb)
+        self.optimizer.zero_grad()
+        loss.backward()
+        for plugin in self.plugins:
+            plugin.after_task_backward(self)
+        penalties = [q for q in (plugin.penalty(self) for plugin in self.plugins) if q is not None]
+        if penalties:
+            sum(penalties).backward()
+        for plugin in self.plugins:
+            plugin.after_backward(self)
+        self.optimizer.step()
+        for plugin in self.plugins:
+            plugin.after_step(self)
         return float(loss.detach())
 
     # ------------------------------------------------------------------ public
@@ -489,7 +558,10 @@ class Trainer:
             raise ValueError("fit needs at least one sample")
         if int(y.min()) < 0 or int(y.max()) >= n_classes:
             raise ValueError(f"labels must lie in [0, n_classes={n_classes}); got [{int(y.min())}, {int(y.max())}]")
-        loss_fn = self.loss_fn(n_classes)
+        classes = torch.unique(y).tolist() if self.config.loss == "ce_task" else None
+        loss_fn = self.loss_fn(n_classes, classes)
+        for plugin in self.plugins:
+            plugin.before_fit(self, x, y)
 
         seed = derived_seed(self.config.seed, self.n_fit_calls)
         self.n_fit_calls += 1
@@ -510,6 +582,8 @@ class Trainer:
                     history.append(total / n)
             finally:
                 self.model.train(was_training)
+        for plugin in self.plugins:
+            plugin.after_fit(self, x, y)
         return history
 
     @torch.no_grad()

@@ -8,14 +8,22 @@ the table and draws the figures of :mod:`scenarios.figures.incremental`
 PNG and PDF) unless ``--no-plot``.
 
 ``--merge DIR,DIR,...`` merges earlier runs with other seeds instead
-(:func:`scenarios.experiments.incremental.merge`); ``--tune BUDGET`` runs the
-search for a tuned SRC preset on a validation split
-(:func:`scenarios.experiments.tune.tune`) and draws its landscape
-(:func:`scenarios.figures.tune.plot_search`).
+(:func:`scenarios.experiments.incremental.merge`); ``--plot-sleep-every
+DIR,DIR,...`` draws the final accuracy of runs that differ in
+``--sleep-every`` (:func:`scenarios.figures.incremental.plot_sleep_every_dirs`). On a validation split
+(``--validation N``), ``--select ewc_lambda,si_c,owm_alpha`` chooses the
+baselines' coefficients
+(:func:`scenarios.experiments.selection.select_coefficients`) and
+``--search N`` runs the Optuna search for an SRC preset
+(:func:`scenarios.experiments.selection.search`); both draw their figures
+(:mod:`scenarios.figures.selection`).
 
 Usage::
 
-    sleep-snn incremental --dataset fashion --trials 3 --out results/incremental
+    sleep-snn incremental --dataset fashion --trials 5 --out results/incremental
+    sleep-snn incremental --protocol paper --trials 5 --out results/incremental_paper
+    sleep-snn incremental --arms src --sleep-every 2 --out results/every2
+    sleep-snn incremental --validation 1000 --search 40 --out results/search
     sleep-snn incremental --quick --out /tmp/inc
 """
 
@@ -27,11 +35,12 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from scenarios.experiments.incremental import (ARMS, CONVENTIONS, DATASET_PRESETS, QUICK, IncrementalConfig,
-                                               merge, preset_schedule, run, save, table_markdown)
-from scenarios.experiments.tune import tune
-from scenarios.figures.incremental import plot
-from scenarios.figures.tune import plot_search
+from scenarios.experiments.incremental import (ARMS, CONVENTIONS, DATASET_PRESETS, PROTOCOLS, QUICK,
+                                               IncrementalConfig, merge, preset_schedule, run, save,
+                                               table_markdown)
+from scenarios.experiments.selection import COEFFICIENT_ARMS, search, select_coefficients
+from scenarios.figures.incremental import plot, plot_sleep_every_dirs
+from scenarios.figures.selection import plot_coefficients, plot_search
 from scenarios.runs.results import to_jsonable as _jsonable
 
 __all__ = ["build_parser", "config_from_args", "main"]
@@ -42,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="sleep-snn incremental",
         description="Class-incremental learning with Sleep Replay Consolidation (Tadros et al. 2022, "
-                    "Table 1 / Fig. 2 / Fig. 4): sequential, SRC, rehearsal, rehearsal+SRC, parallel.")
+                    "Tables 1-2 / Fig. 2 / Fig. 4): sequential, EWC, SI, OWM, SRC, rehearsal, rehearsal+SRC, "
+                    "iCaRL, iCaRL+SRC, parallel.")
     p.add_argument("--dataset", choices=tuple(DATASET_PRESETS), default="fashion")
     p.add_argument("--tasks", type=int, default=5, help="number of tasks (classes split in order)")
     p.add_argument("--trials", type=int, default=3)
@@ -53,7 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="SRC preset (default: the dataset's: fashion->fashion, mnist->mnist, digits->mnist); "
                         "also tuned presets such as fashion-tuned")
     p.add_argument("--n-per-task", type=int, default=5000)
-    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--protocol", choices=tuple(PROTOCOLS), default="code",
+                   help="code: the authors' code (2 epochs, squared error, U(-0.01, 0.01)); paper: the paper's "
+                        "Methods (10 epochs, cross-entropy on the current task, U(-0.02, 0.02))")
+    p.add_argument("--epochs", type=int, default=None, help="epochs per task (default: the protocol's)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first trial (trial k uses seed+k)")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--out", default="results/incremental")
@@ -64,28 +77,43 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sleep length after task 1 (default: the preset's schedule, else 15000)")
     p.add_argument("--sleep-increment", type=int, default=None,
                    help="extra steps per later task (default: the preset's schedule, else 5000)")
+    p.add_argument("--sleep-every", type=int, default=1, metavar="N",
+                   help="the sleeping arms sleep after every N-th task and after the last (default 1)")
     p.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated subset of {','.join(ARMS)}")
+    p.add_argument("--memory", default="100,200,500", help="iCaRL memory sizes K, comma separated")
+    p.add_argument("--ewc-lambda", type=float, default=None, help="EWC lambda (default: selected on validation)")
+    p.add_argument("--si-c", type=float, default=None, help="SI c (default: selected on validation)")
+    p.add_argument("--owm-alpha", type=float, default=None, help="OWM alpha (default: selected on validation)")
     p.add_argument("--validation", type=int, default=0,
                    help="hold out this many training images per task and evaluate on them (not the test set)")
     p.add_argument("--no-correlations", action="store_true", help="skip the hidden-layer correlations")
     p.add_argument("--no-plot", action="store_true", help="only simulate and save")
     p.add_argument("--quick", action="store_true",
                    help="tiny smoke run: digits (28x28), 128-128 hidden, all ~250 images per task, "
-                        "10 epochs, sleeps of 1000 + 250 (k-1) steps, 1 trial (overrides those options)")
+                        "10 epochs of batches of 20, sleeps of 1000 + 250 (k-1) steps, iCaRL K=20, 1 trial "
+                        "(overrides those options)")
     p.add_argument("--merge", default=None, metavar="DIR,DIR,...",
                    help="merge the result.json of these runs (same settings, different seeds) into --out "
                         "and redraw; nothing is simulated")
-    p.add_argument("--tune", type=int, default=0, metavar="BUDGET",
-                   help="run the preset search with this many evaluations instead (needs --validation)")
-    p.add_argument("--tune-base", default=None, help="preset the search starts from (default: --preset)")
-    p.add_argument("--tune-seeds", default="1000", help="seeds of the search evaluations")
-    p.add_argument("--tune-confirm-seeds", default="1001,1002", help="extra seeds for the finalists")
-    p.add_argument("--tune-random", type=int, default=None, help="random candidates before evolution")
-    p.add_argument("--tune-search-seed", type=int, default=0)
-    p.add_argument("--tune-radius", type=float, default=4.0,
-                   help="random candidates lie within this factor of the base values")
-    p.add_argument("--tune-workers", type=int, default=1,
-                   help="processes that evaluate the seeds of a candidate side by side (default 1)")
+    p.add_argument("--plot-sleep-every", default=None, metavar="DIR,DIR,...",
+                   help="draw final accuracy against --sleep-every from these saved runs into --out; nothing "
+                        "is simulated")
+    p.add_argument("--select", default=None, metavar="NAMES",
+                   help=f"choose these coefficients on the validation split instead of a run "
+                        f"({','.join(COEFFICIENT_ARMS)}; needs --validation)")
+    p.add_argument("--select-grid", action="append", default=[], metavar="NAME=V,V,...",
+                   help="values of one coefficient for --select (default: the selection's grid); repeatable")
+    p.add_argument("--search", type=int, default=0, metavar="N",
+                   help="run the Optuna search for an SRC preset to N trials instead (needs --validation)")
+    p.add_argument("--search-seeds", default="1000,1001", help="seeds of every --select value / --search trial")
+    p.add_argument("--search-base", default=None, help="preset the search starts from (default: --preset)")
+    p.add_argument("--prune-after", default="S2",
+                   help="stage after which a search trial may be pruned ('none': never)")
+    p.add_argument("--sampler-seed", type=int, default=0, help="seed of the TPE sampler")
+    p.add_argument("--startup-trials", type=int, default=10,
+                   help="random trials of --search before TPE models the objective and pruning starts")
+    p.add_argument("--workers", type=int, default=1, help="Dask worker processes of --select / --search")
+    p.add_argument("--scheduler", default=None, help="address of a Dask scheduler for --select / --search")
     return p
 
 
@@ -93,11 +121,12 @@ def config_from_args(args: argparse.Namespace) -> IncrementalConfig:
     """Build the :class:`IncrementalConfig` of parsed command-line arguments."""
     kw = dict(dataset=args.dataset, n_tasks=args.tasks, trials=args.trials, backend=args.backend,
               device=args.device, rehearsal=args.rehearsal, preset=args.preset,
-              n_per_task=args.n_per_task, epochs=args.epochs, seed=args.seed, data_dir=args.data_dir,
-              hidden=tuple(int(h) for h in args.hidden.split(",") if h.strip()),
-              convention=args.convention,
+              n_per_task=args.n_per_task, protocol=args.protocol, epochs=args.epochs, seed=args.seed,
+              data_dir=args.data_dir, hidden=tuple(int(h) for h in args.hidden.split(",") if h.strip()),
+              convention=args.convention, sleep_every=args.sleep_every,
               arms=tuple(a.strip() for a in args.arms.split(",") if a.strip()),
-              validation=args.validation, correlations=not args.no_correlations)
+              memory=_ints(args.memory, "--memory"), ewc_lambda=args.ewc_lambda, si_c=args.si_c,
+              owm_alpha=args.owm_alpha, validation=args.validation, correlations=not args.no_correlations)
     # the sleep schedule: explicit options, else a tuned preset's own, else the authors'
     name = args.preset or DATASET_PRESETS[args.dataset]
     steps, increment = preset_schedule(name) or (15000, 5000)
@@ -106,6 +135,26 @@ def config_from_args(args: argparse.Namespace) -> IncrementalConfig:
     if args.quick:
         kw.update(QUICK)
     return IncrementalConfig(**kw)
+
+
+def _ints(text: str, option: str) -> tuple:
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ValueError(f"{option}={text!r}: must be comma-separated integers") from None
+
+
+def _grids(items: Sequence[str]) -> dict:
+    grids = {}
+    for item in items:
+        name, sep, values = item.partition("=")
+        try:
+            grids[name.strip()] = tuple(float(v) for v in values.split(",") if v.strip())
+        except ValueError:
+            raise ValueError(f"--select-grid={item!r}: must be NAME=V,V,... with numbers") from None
+        if not sep or not grids[name.strip()]:
+            raise ValueError(f"--select-grid={item!r}: must be NAME=V,V,...")
+    return grids
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -128,20 +177,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.no_plot:
             plot(out)
         return 0
-    if args.tune:
+    if args.plot_sleep_every:
+        dirs = [Path(d) for d in args.plot_sleep_every.split(",") if d.strip()]
         try:
-            summary = tune(cfg, args.tune, out, base=args.tune_base or cfg.preset_name,
-                           seeds=[int(s) for s in args.tune_seeds.split(",")],
-                           confirm_seeds=[int(s) for s in args.tune_confirm_seeds.split(",") if s.strip()],
-                           n_random=args.tune_random, search_seed=args.tune_search_seed,
-                           radius=args.tune_radius, workers=args.tune_workers)
+            files = plot_sleep_every_dirs(dirs, out)
+        except (OSError, ValueError) as exc:
+            print(f"sleep-snn incremental: {exc}", file=sys.stderr)
+            return 2
+        for path in files:
+            print(f"wrote {path}")
+        return 0
+    if args.select or args.search:
+        try:
+            seeds = _ints(args.search_seeds, "--search-seeds")
+            if args.select:
+                summary = select_coefficients(cfg, out, [c.strip() for c in args.select.split(",") if c.strip()],
+                                              grids=_grids(args.select_grid), seeds=seeds, workers=args.workers,
+                                              scheduler=args.scheduler)
+                figures = plot_coefficients(out) if not args.no_plot else []
+                shown = summary["best"]
+            else:
+                prune = None if args.prune_after.lower() == "none" else args.prune_after
+                summary = search(cfg, args.search, out, seeds=seeds, base=args.search_base, prune_after=prune,
+                                 sampler_seed=args.sampler_seed, n_startup_trials=args.startup_trials,
+                                 workers=args.workers, scheduler=args.scheduler)
+                figures = plot_search(out) if not args.no_plot else []
+                shown = summary["best"]
         except ValueError as exc:
             print(f"sleep-snn incremental: {exc}", file=sys.stderr)
             return 2
-        if not args.no_plot:
-            for path in plot_search(out, seeds=summary["seeds"]):
-                print(f"wrote {path}")
-        print(json.dumps(_jsonable(summary["best"]), indent=1))
+        for path in figures:
+            print(f"wrote {path}")
+        print(json.dumps(_jsonable(shown), indent=1))
         return 0
     build_dir = out / "brian2_build" if cfg.backend == "brian2" else None
     result = run(cfg, build_directory=build_dir)

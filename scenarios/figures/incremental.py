@@ -9,11 +9,16 @@ The figures of Tadros et al., Nat. Commun. 13:7742 (2022) for the protocol of
   class-averaged activations of the hidden layers before and after sleep
   (Fig. 4);
 * ``incremental_summary``: final accuracy per arm (Table 1) with the
-  individual trials.
+  individual trials;
+* ``incremental_icarl``: iCaRL and iCaRL + SRC against the memory size K
+  (Table 2), when the run has both;
+* ``incremental_sleep_every`` (:func:`plot_sleep_every_dirs`, from several
+  runs that differ in ``sleep_every``): final accuracy against how many tasks
+  pass between two sleeps.
 
 Every label comes from the saved result (arm labels from its ``table``).
 Each ``plot_*`` function draws one panel, takes ``ax=None`` and returns the
-axes; :func:`plot` writes the three figures.
+axes; :func:`plot` writes the figures of one run.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ import numpy as np
 from scenarios.figures import style as plotting
 from scenarios.runs.stats import mean_sd
 
-__all__ = ["plot", "plot_stages", "plot_class_correlation", "plot_summary", "stage_stats"]
+__all__ = ["plot", "plot_stages", "plot_class_correlation", "plot_summary", "plot_memory", "plot_sleep_every",
+           "plot_sleep_every_dirs", "stage_stats", "staged_keys"]
 
 
 def _arm_label(result: dict, arm: str) -> str:
@@ -95,6 +101,95 @@ def plot_class_correlation(result: dict, stage: str, layer: str, n_classes: int 
     return ax
 
 
+def staged_keys(result: dict) -> list[str]:
+    """Runs drawn stage by stage, in table order: all but the parallel arm, iCaRL at its smallest K only."""
+    rows = {r["arm"]: r for r in result["table"]}
+    keys = [r["arm"] for r in result["table"] if r["arm"] in result["arms"]]
+    keys += [k for k in result["arms"] if k not in rows]
+    keys = [k for k in keys if rows.get(k, {}).get("method", k) != "parallel"]
+    sizes = sorted({r["memory"] for r in rows.values() if r.get("memory") is not None})
+    return [k for k in keys if rows.get(k, {}).get("memory") in (None, sizes[0] if sizes else None)]
+
+
+def plot_memory(result: dict, ax=None):
+    """Table 2: final accuracy of iCaRL and iCaRL + SRC against the memory size K (mean ± sd, dots = trials)."""
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    ax = plotting.new_axes(ax, (3.4, 2.6))
+    for i, method in enumerate(("icarl", "icarl_src")):
+        rows = sorted((r for r in result["table"] if r.get("method") == method), key=lambda r: r["memory"])
+        if not rows:
+            continue
+        k = np.array([r["memory"] for r in rows], dtype=float)
+        m = np.array([r["mean"] for r in rows])
+        sd = np.array([r["sd"] if r["sd"] is not None else 0.0 for r in rows])
+        label = rows[0]["label"].split(" (K")[0]
+        ax.errorbar(k * (1.03 if i else 0.97), 100 * m, yerr=100 * sd, fmt="-o", ms=3, capsize=2, label=label,
+                    color=plotting.PALETTE[i])
+        for kk, r in zip(k, rows):
+            ax.plot(np.full(len(r["values"]), kk * (1.03 if i else 0.97)), 100 * np.asarray(r["values"]), ".",
+                    ms=2, color=plotting.PALETTE[i])
+    ax.set_xscale("log")
+    ax.set_xticks(sorted({r["memory"] for r in result["table"] if r.get("memory")}))
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("memory K (exemplars)")
+    ax.set_ylabel(f"final {result['sizes']['eval_split']} accuracy (%)")
+    ax.legend(frameon=False)
+    ax.set_title(f"{result.get('dataset_name', result['dataset'])}, protocol "
+                 f"{result['config'].get('protocol', 'code')}, {len(result['seeds'])} trial(s)", loc="left")
+    return ax
+
+
+def plot_sleep_every(results: list[dict], ax=None):
+    """Final accuracy of every sleeping run against ``sleep_every`` (mean ± sd over trials, dots = trials).
+
+    The arms without sleep (same in every run) are dotted lines at their mean.
+    """
+    ax = plotting.new_axes(ax, (3.6, 2.6))
+    results = sorted(results, key=lambda r: r["config"].get("sleep_every", 1))
+    every = [r["config"].get("sleep_every", 1) for r in results]
+    keys = [row["arm"] for row in results[0]["table"]]
+    color = 0
+    for key in keys:
+        rows = [next((row for row in r["table"] if row["arm"] == key), None) for r in results]
+        if any(row is None for row in rows):
+            continue
+        sleeping = "S" in "".join(results[0]["stage_labels"].get(key, []))
+        c = plotting.PALETTE[color % len(plotting.PALETTE)]
+        color += 1
+        if sleeping:
+            m = np.array([row["mean"] for row in rows])
+            sd = np.array([row["sd"] if row["sd"] is not None else 0.0 for row in rows])
+            ax.errorbar(every, 100 * m, yerr=100 * sd, fmt="-o", ms=3, capsize=2, color=c, label=rows[0]["label"])
+            for e, row in zip(every, rows):
+                ax.plot(np.full(len(row["values"]), e), 100 * np.asarray(row["values"]), ".", ms=2, color=c)
+        else:
+            ax.axhline(100 * np.mean([row["mean"] for row in rows]), color=c, lw=0.8, ls=":", label=rows[0]["label"])
+    n_tasks = len(results[0]["tasks"])
+    ax.set_xticks(every)
+    ax.set_xlabel(f"sleep after every n tasks (and after task {n_tasks})")
+    ax.set_ylabel(f"final {results[0]['sizes']['eval_split']} accuracy (%)")
+    ax.legend(frameon=False, fontsize=7)
+    ax.set_title(f"{results[0].get('dataset_name', results[0]['dataset'])}, protocol "
+                 f"{results[0]['config'].get('protocol', 'code')}", loc="left")
+    return ax
+
+
+def plot_sleep_every_dirs(result_dirs, out_dir, name: str = "incremental_sleep_every") -> list[Path]:
+    """:func:`plot_sleep_every` of the saved runs in ``result_dirs``; writes ``name`` (PNG + PDF) to ``out_dir``."""
+    import matplotlib.pyplot as plt
+
+    from scenarios.runs.results import load_result
+
+    results = [load_result(d) for d in result_dirs]
+    with plotting.style():
+        fig, ax = plt.subplots(figsize=(4.2, 3.0))
+        plot_sleep_every(results, ax=ax)
+        fig.tight_layout()
+        return plotting.save_figure(fig, Path(out_dir) / name)
+
+
 def plot_summary(result: dict, ax=None):
     """Final accuracy per arm (Table 1): bars = mean over trials, error bars = sd, dots = trials."""
     ax = plotting.new_axes(ax, (4.6, 2.8))
@@ -107,7 +202,8 @@ def plot_summary(result: dict, ax=None):
         ax.plot(np.full(len(r["values"]), i), r["values"], "k.", ms=3)
         ax.text(i, r["mean"] + 0.03, f"{100 * r['mean']:.1f}", ha="center", fontsize=7)
     ax.set_xticks(x)
-    ax.set_xticklabels([r["label"].replace(" + ", "\n+ ").replace(" training", "") for r in rows])
+    ax.set_xticklabels([r["label"].replace(" + ", "\n+ ").replace(" training", "").replace(" (K = ", "\nK=")
+                        .rstrip(")") for r in rows], fontsize=6 if len(rows) > 6 else None)
     ax.set_ylabel(f"final {result['sizes']['eval_split']} accuracy")
     ax.set_ylim(0, 1.05)
     ax.set_title(f"{result.get('dataset_name', result['dataset'])}, {len(result['seeds'])} trial(s)",
@@ -146,7 +242,7 @@ def plot(result_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None
     result, out_dir = plotting.open_for_plot(result_dir, out_dir)
     written: list[Path] = []
     tasks = result["tasks"]
-    staged = [a for a in result["arms"] if a != "parallel"]
+    staged = staged_keys(result)
     with plotting.style():
         if staged:
             fig, axes = plt.subplots(len(staged), 1, figsize=(7.0, 2.1 * len(staged) + 0.4), squeeze=False)
@@ -178,8 +274,15 @@ def plot(result_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None
             fig.tight_layout()
             written += plotting.save_figure(fig, out_dir / f"{prefix}correlation")
 
-        fig, ax = plt.subplots(figsize=(4.6, 2.8))
+        fig, ax = plt.subplots(figsize=(max(4.6, 0.55 * len(result["table"])), 2.8))
         plot_summary(result, ax=ax)
         fig.tight_layout()
         written += plotting.save_figure(fig, out_dir / f"{prefix}summary")
+
+        methods = {r.get("method") for r in result["table"]}
+        if {"icarl", "icarl_src"} <= methods:
+            fig, ax = plt.subplots(figsize=(3.6, 2.8))
+            plot_memory(result, ax=ax)
+            fig.tight_layout()
+            written += plotting.save_figure(fig, out_dir / f"{prefix}icarl")
     return written

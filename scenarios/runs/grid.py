@@ -30,8 +30,10 @@ are cancelled; finished results are kept). Workers of a local cluster exit
 when the process that started them is gone, and their compiled programs with
 them (:mod:`spiking.processes`).
 
-Used by ``sleep-snn scan`` (:mod:`scenarios.experiments.scan`) and ``sleep-snn
-sgsnn`` (:mod:`scenarios.experiments.sgsnn`).
+Used by ``sleep-snn scan`` (:mod:`scenarios.experiments.scan`), ``sleep-snn
+sgsnn`` (:mod:`scenarios.experiments.sgsnn`) and the validation-split
+selections of ``sleep-snn incremental`` (:mod:`scenarios.experiments.selection`:
+the baselines' coefficients, the Optuna search for SRC presets).
 """
 
 from __future__ import annotations
@@ -63,11 +65,17 @@ class GridError(ValueError):
 
 
 def point_key(point: dict) -> str:
-    """Directory name of a grid point, e.g. ``ratio=0.1__seed=3__sigma=2``."""
+    """Directory name of a grid point, e.g. ``ratio=0.1__seed=3__sigma=2``.
+
+    ``arm`` (unless ``"sleep"``), ``ratio`` (if the grid has one) and
+    ``seed`` come first, then the other fields in name order.
+    """
     parts = [f"{k}={point[k]:g}" if isinstance(point[k], float) else f"{k}={point[k]}"
              for k in sorted(point) if k not in ("ratio", "seed", "arm")]
     head = [f"{point['arm']}"] if point.get("arm", "sleep") != "sleep" else []
-    head += [f"ratio={point['ratio']:g}", f"seed={point['seed']}"]
+    if "ratio" in point:
+        head.append(f"ratio={point['ratio']:g}")
+    head.append(f"seed={point['seed']}")
     return "__".join(head + parts)
 
 

@@ -2,7 +2,9 @@
 
 The one definition of "mean ± sd" of the project: every table and figure
 reports the mean and the sample standard deviation (``ddof=1``) over trials or
-seeds, computed by :func:`mean_sd`.
+seeds, computed by :func:`mean_sd`. Two methods run on the same seeds are
+compared by :func:`paired_difference` (paired t-test and Wilcoxon signed-rank
+test on the per-seed differences, from scipy).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["mean_sd", "format_mean_sd", "format_pair", "trial_stat", "format_stat", "format_pct"]
+__all__ = ["mean_sd", "format_mean_sd", "format_pair", "trial_stat", "format_stat", "format_pct", "paired_difference"]
 
 
 def mean_sd(values, axis: int | None = None):
@@ -142,3 +144,35 @@ def _format_mean_sd(stat: dict, scale: float, mean_spec: str, sd_spec: str) -> s
         return "–"
     text = format(stat["mean"] * scale, mean_spec)
     return text if stat["sd"] is None else f"{text} ± {format(stat['sd'] * scale, sd_spec)}"
+
+
+def paired_difference(a: Sequence[float], b: Sequence[float]) -> dict:
+    """Paired comparison of two methods run on the same seeds: ``a − b`` seed by seed.
+
+    Parameters
+    ----------
+    a, b : sequence of float
+        One value per seed, in the same seed order (equal lengths, >= 2).
+
+    Returns
+    -------
+    dict
+        ``mean`` and ``sd`` of the differences, ``se`` (sd/√n), ``n``,
+        ``wins`` (seeds with ``a > b``), ``t`` and ``p_t`` (two-sided paired
+        t-test, :func:`scipy.stats.ttest_rel`), ``p_wilcoxon`` (two-sided
+        Wilcoxon signed-rank test, exact for small n; None when every
+        difference is 0).
+    """
+    from scipy import stats as st
+
+    x = np.asarray(a, dtype=np.float64)
+    y = np.asarray(b, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 1 or x.size < 2:
+        raise ValueError(f"paired_difference needs two equal-length sequences of >= 2 values; got {x.shape} "
+                         f"and {y.shape}")
+    d = x - y
+    mean, sd = mean_sd(d)
+    t = st.ttest_rel(x, y)
+    p_w = None if np.all(d == 0) else float(st.wilcoxon(x, y).pvalue)
+    return {"mean": mean, "sd": sd, "se": sd / math.sqrt(d.size), "n": int(d.size),
+            "wins": int(np.sum(d > 0)), "t": float(t.statistic), "p_t": float(t.pvalue), "p_wilcoxon": p_w}

@@ -1,4 +1,4 @@
-"""Tests for scenarios.commands.incremental: options, the run-save-plot flow, --merge and --tune errors."""
+"""Tests for scenarios.commands.incremental: options, the run-save-plot flow, --merge, --select/--search errors."""
 
 import json
 
@@ -15,16 +15,25 @@ def test_quick_run_writes_outputs(tmp_path, capsys):
     assert cmd.main(["--quick", "--out", str(tmp_path)]) == 0
     result = json.loads((tmp_path / "result.json").read_text())
     table = (tmp_path / "table.md").read_text()
-    for label in ("Sequential training", "SRC", "Rehearsal", "Rehearsal + SRC", "Parallel training"):
+    for label in ("Sequential training", "EWC", "SI", "OWM", "SRC", "Rehearsal", "Rehearsal + SRC",
+                  "iCaRL (K = 20)", "iCaRL + SRC (K = 20)", "Parallel training"):
         assert f"| {label}" in table
-    for name in ("incremental_stages", "incremental_correlation", "incremental_summary"):
+    assert "| K (exemplars) | iCaRL | iCaRL + SRC |" in table  # the Table-2 layout
+    for name in ("incremental_stages", "incremental_correlation", "incremental_summary", "incremental_icarl"):
         assert (tmp_path / f"{name}.png").is_file() and (tmp_path / f"{name}.pdf").is_file()
     out = capsys.readouterr().out
     assert table in out and f"wrote {tmp_path / 'result.json'} and {tmp_path / 'table.md'}" in out
     rows = {r["arm"]: r for r in result["table"]}
-    assert set(rows) == set(inc.ARMS)
+    assert set(rows) == {key for key, _, _ in inc.arm_runs(inc.IncrementalConfig(**inc.QUICK))}
     for r in rows.values():
         assert all(0.0 <= v <= 1.0 for v in r["values"])
+    # every new arm learns something else than plain sequential training
+    for key in ("ewc", "si", "owm", "icarl_k20", "icarl_src_k20"):
+        assert result["trials"][0]["arms"][key]["acc"] != result["trials"][0]["arms"]["sequential"]["acc"], key
+    # K // (classes seen) exemplars per class
+    assert result["trials"][0]["arms"]["icarl_k20"]["exemplars"] == [(20 // (2 * t)) * 2 * t
+                                                                     for t in range(1, len(result["tasks"]) + 1)]
+    assert set(result["coefficients"]) == {"ewc_lambda", "si_c", "owm_alpha"}
     trial = result["trials"][0]["arms"]
     n = len(result["tasks"])
     assert np.array(trial["src"]["acc"]).shape == (2 * n, n)
@@ -56,17 +65,31 @@ def test_config_from_args_sleep_schedule():
     assert cfg.sleep_steps == 7
     cfg = cmd.config_from_args(parse(["--arms", "parallel,src", "--hidden", "20,10", "--no-correlations"]))
     assert cfg.arms == ("src", "parallel") and cfg.hidden == (20, 10) and not cfg.correlations
+    cfg = cmd.config_from_args(parse(["--protocol", "paper", "--sleep-every", "2", "--memory", "50,500",
+                                      "--ewc-lambda", "3"]))
+    assert (cfg.protocol, cfg.epochs, cfg.loss, cfg.init_scale) == ("paper", 10, "ce_task", 0.02)
+    assert cfg.sleep_every == 2 and cfg.memory == (50, 500) and cfg.ewc_lambda == 3.0 and cfg.si_c is None
 
 
 def test_main_rejects_bad_arguments(capsys):
     assert cmd.main(["--arms", "bogus", "--out", "/nonexistent"]) == 2
     assert "arms" in capsys.readouterr().err
-    # the search: needs a validation split and at least one worker
-    assert cmd.main(["--quick", "--tune", "2", "--out", "/nonexistent"]) == 2
+    # the selections need a validation split and known coefficients
+    assert cmd.main(["--quick", "--search", "2", "--out", "/nonexistent"]) == 2
     assert "validation" in capsys.readouterr().err
-    assert cmd.main(["--quick", "--validation", "40", "--tune", "2", "--tune-workers", "0",
+    assert cmd.main(["--quick", "--validation", "40", "--select", "ewc_lambda,nope", "--out", "/nonexistent"]) == 2
+    assert "coefficients" in capsys.readouterr().err
+    assert cmd.main(["--quick", "--validation", "40", "--search", "2", "--prune-after", "S9",
                      "--out", "/nonexistent"]) == 2
-    assert "workers=0" in capsys.readouterr().err
+    assert "prune_after" in capsys.readouterr().err
+    assert cmd.main(["--quick", "--validation", "40", "--select", "si_c", "--select-grid", "si_c=1,x",
+                     "--out", "/nonexistent"]) == 2
+    assert "--select-grid" in capsys.readouterr().err
+    assert cmd._grids(["si_c=10,0.1", "owm_alpha=1"]) == {"si_c": (10.0, 0.1), "owm_alpha": (1.0,)}
+    assert cmd.main(["--sleep-every", "0", "--out", "/nonexistent"]) == 2
+    assert "sleep_every" in capsys.readouterr().err
+    assert cmd.main(["--memory", "1,x", "--out", "/nonexistent"]) == 2
+    assert "--memory" in capsys.readouterr().err
     # merging a directory without a result
     assert cmd.main(["--merge", "/nonexistent/a", "--out", "/nonexistent"]) == 2
     assert "result.json" in capsys.readouterr().err

@@ -212,19 +212,86 @@ def test_sleep_model_skips_dead_networks():
         assert all(torch.equal(a, b.weight) for a, b in zip(before, inc._linears(m)))
 
 
-def test_run_arm_start_state_cache_is_not_corrupted():
-    cfg = inc.IncrementalConfig(dataset="digits", n_tasks=2, hidden=(16, 16), n_per_task=60, epochs=2,
+def test_run_arm_stopped_and_continued_equals_one_run():
+    cfg = inc.IncrementalConfig(dataset="digits", n_tasks=3, hidden=(16, 16), n_per_task=60, epochs=2,
                                 sleep_steps=30, sleep_increment=10, arms=("src",), correlations=False)
     data = inc.load_task_data(cfg)
     params = preset("mnist")
     fresh = inc.run_arm("src", cfg, data, 3, params)
-    cache = {}
-    first = inc.run_arm("src", cfg, data, 3, params, start_state=cache)
-    other = inc.run_arm("src", cfg, data, 3, dataclasses.replace(params, inc=0.3, dec=0.03), start_state=cache)
-    again = inc.run_arm("src", cfg, data, 3, params, start_state=cache)
-    # the sleep statistics after task 2 depend on every weight: a corrupted cached
-    # momentum buffer (or model state) would change them
-    assert first["acc"] == fresh["acc"] and again["acc"] == fresh["acc"]
-    assert again["sleeps"][1]["weight_change"] == fresh["sleeps"][1]["weight_change"]
-    assert again["sleeps"][1]["scale"] == fresh["sleeps"][1]["scale"]
-    assert "model" in cache and other["acc"][0] == fresh["acc"][0]
+    first = inc.run_arm("src", cfg, data, 3, params, stop="T1")
+    assert first["stages"] == ["T1"] and "state" in first
+    # another arm run from the same state must not corrupt it (the momentum buffer is cloned)
+    inc.run_arm("src", cfg, data, 3, dataclasses.replace(params, inc=0.3, dec=0.03), state=first["state"])
+    second = inc.run_arm("src", cfg, data, 3, params, stop="S2", state=first["state"])
+    assert second["stages"] == ["T1", "S1", "T2", "S2"]
+    rest = inc.run_arm("src", cfg, data, 3, params, state=second["state"])
+    assert "state" not in rest
+    for key in ("stages", "acc", "overall", "train_sizes"):
+        assert rest[key] == fresh[key]
+    assert [s["weight_change"] for s in rest["sleeps"]] == [s["weight_change"] for s in fresh["sleeps"]]
+    with pytest.raises(ValueError, match="stop"):
+        inc.run_arm("src", cfg, data, 3, params, stop="S9")
+    with pytest.raises(ValueError, match="without a continual-learning method"):
+        inc.run_arm("ewc", dataclasses.replace(cfg, ewc_lambda=1.0), data, 3, params, stop="T1")
+
+
+def test_sleep_every_n_tasks():
+    assert inc.sleep_tasks(5, 1) == [0, 1, 2, 3, 4]
+    assert inc.sleep_tasks(5, 2) == [1, 3, 4]
+    assert inc.sleep_tasks(5, 3) == [2, 4]
+    assert inc.sleep_tasks(5, 5) == [4] and inc.sleep_tasks(5, 9) == [4]
+    assert inc.stage_labels(5, True, 2) == ["T1", "T2", "S2", "T3", "T4", "S4", "T5", "S5"]
+    assert inc.phases(3, True, 3) == [("train", 0), ("train", 1), ("train", 2), ("sleep", 2)]
+    cfg = _tiny_config(n_tasks=3, sleep_every=2, arms=("src",))
+    r = inc.run(cfg, log=lambda s: None)
+    src = r["trials"][0]["arms"]["src"]
+    assert src["stages"] == ["T1", "T2", "S2", "T3", "S3"]
+    # a sleep after task k keeps the length of the schedule for k
+    assert [s["steps"] for s in src["sleeps"]] == [40, 50] and r["sleep_tasks"] == [2, 3]
+    with pytest.raises(ValueError, match="sleep_every"):
+        inc.IncrementalConfig(sleep_every=0)
+
+
+def test_protocols_set_epochs_loss_and_initialisation():
+    code, paper = inc.IncrementalConfig(), inc.IncrementalConfig(protocol="paper")
+    assert (code.epochs, code.loss, code.init_scale) == (2, "mse", 0.01)
+    assert (paper.epochs, paper.loss, paper.init_scale) == (10, "ce_task", 0.02)
+    assert inc.IncrementalConfig(protocol="paper", epochs=3).epochs == 3  # explicit values win
+    with pytest.raises(ValueError, match="protocol"):
+        inc.IncrementalConfig(protocol="matlab")
+    w = torch.cat([m.weight.detach().flatten() for m in
+                   inc._linears(inc.build_model((16, 8, 3), seed=0, init_scale=paper.init_scale))])
+    assert 0.019 < float(w.abs().max()) <= 0.02
+
+
+def test_arm_runs_expand_icarl_per_memory_size():
+    cfg = inc.IncrementalConfig(arms=("sequential", "icarl", "icarl_src"), memory=(200, 100))
+    assert inc.arm_runs(cfg) == [("sequential", "sequential", None), ("icarl_k200", "icarl", 200),
+                                 ("icarl_k100", "icarl", 100), ("icarl_src_k200", "icarl_src", 200),
+                                 ("icarl_src_k100", "icarl_src", 100)]
+    assert inc.run_label("icarl_src", 100) == "iCaRL + SRC (K = 100)"
+    with pytest.raises(ValueError, match="memory"):
+        inc.IncrementalConfig(memory=(0,))
+
+
+def test_methods_get_the_selected_coefficients(monkeypatch, tmp_path):
+    path = tmp_path / "selected.json"
+    path.write_text(json.dumps({"code": {"ewc_lambda": 3.0, "si_c": 0.5, "owm_alpha": 0.2}}))
+    monkeypatch.setattr(inc, "SELECTED_COEFFICIENTS_FILE", path)
+    cfg = inc.IncrementalConfig(si_c=7.0)
+    assert inc.make_method("ewc", cfg, 0).params.lam == 3.0
+    assert inc.make_method("si", cfg, 0).params.c == 7.0  # given values win
+    assert inc.make_method("owm", cfg, 0).params.alpha == 0.2
+    assert inc.make_method("icarl", cfg, 0, 500).params.memory == 500
+    with pytest.raises(ValueError, match="protocol='paper'"):
+        inc.IncrementalConfig(protocol="paper").coefficient("ewc_lambda")
+
+
+def test_table2_pairs_icarl_with_and_without_sleep():
+    def row(method, k, values):
+        return {"arm": f"{method}_k{k}", "method": method, "memory": k, "label": inc.run_label(method, k),
+                "values": values}
+    result = {"table": [row("icarl", 100, [0.50, 0.52, 0.55]), row("icarl_src", 100, [0.55, 0.56, 0.54])]}
+    text = inc.table2_markdown(result)
+    assert "| 100 | 52.3 ± 2.5 | 55.0 ± 1.0 | +2.7 ± 3.2" in text and "| 2 / 3 |" in text
+    assert inc.table2_markdown({"table": [row("icarl", 100, [0.5])]}) == ""

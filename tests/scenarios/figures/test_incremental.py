@@ -86,3 +86,44 @@ def test_plot_writes_every_figure(tmp_path):
     (tmp_path / "p" / "result.json").write_text(json.dumps(r))
     names = sorted(p.name for p in fi.plot(tmp_path / "p"))
     assert names == ["incremental_summary.pdf", "incremental_summary.png"]
+
+
+def _icarl_result():
+    r = _result()
+    for k, (a, b) in ((100, (0.50, 0.55)), (200, (0.60, 0.62))):
+        for method, v in (("icarl", a), ("icarl_src", b)):
+            key = f"{method}_k{k}"
+            for t in r["trials"]:
+                t["arms"][key] = {"stages": ["T1", "T2"], "acc": [[0.9, 0.0], [v, v]], "overall": [0.45, v]}
+            r["table"].append({"arm": key, "method": method, "memory": k, "label": f"{method} (K = {k})",
+                               "values": [v, v + 0.02], "mean": v + 0.01, "sd": 0.014})
+            r["arms"].append(key)
+    r["config"] = {"protocol": "paper"}
+    return r
+
+
+def test_plot_memory_draws_both_methods_against_k():
+    ax = fi.plot_memory(_icarl_result())
+    lines = [ln for ln in ax.get_lines() if ln.get_linestyle() == "-"]
+    assert len(lines) == 2
+    np.testing.assert_allclose(np.asarray(lines[1].get_ydata(), dtype=float), [56.0, 63.0])  # iCaRL + SRC means, %
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["icarl", "icarl_src"]
+    assert fi.staged_keys(_icarl_result()) == ["sequential", "src", "icarl_k100", "icarl_src_k100"]
+
+
+def test_plot_sleep_every_one_point_per_run(tmp_path):
+    runs = []
+    for every, value in ((1, 0.55), (2, 0.45)):
+        r = _result()
+        r["config"] = {"sleep_every": every, "protocol": "code"}
+        src = next(row for row in r["table"] if row["arm"] == "src")
+        src["mean"], src["values"] = value, [value, value]
+        (tmp_path / f"e{every}").mkdir()
+        (tmp_path / f"e{every}" / "result.json").write_text(json.dumps(r))
+        runs.append(r)
+    ax = fi.plot_sleep_every(runs)
+    (line,) = [ln for ln in ax.get_lines() if ln.get_linestyle() == "-"]
+    np.testing.assert_allclose(np.asarray(line.get_xdata(), dtype=float), [1, 2])
+    np.testing.assert_allclose(np.asarray(line.get_ydata(), dtype=float), [55.0, 45.0])
+    files = fi.plot_sleep_every_dirs([tmp_path / "e2", tmp_path / "e1"], tmp_path / "out")
+    assert sorted(p.name for p in files) == ["incremental_sleep_every.pdf", "incremental_sleep_every.png"]

@@ -48,3 +48,19 @@ def test_format_pair_matches_format_mean_sd():
     assert format_pair(mean_sd(values)) == format_mean_sd(values) == "42.3 ± 2.5"
     assert format_pair((0.5, None)) == format_pair((0.5, float("nan"))) == "50.0"
     assert format_pair((2.0, 0.25), percent=False, decimals=2) == "2.00 ± 0.25"
+
+
+def test_paired_difference_by_hand():
+    from scenarios.runs.stats import paired_difference
+
+    a = [0.40, 0.45, 0.42, 0.50, 0.41]
+    b = [0.38, 0.40, 0.43, 0.44, 0.37]
+    out = paired_difference(a, b)
+    d = np.array(a) - np.array(b)  # 0.02, 0.05, -0.01, 0.06, 0.04
+    assert out["mean"] == pytest.approx(d.mean())
+    assert out["sd"] == pytest.approx(d.std(ddof=1))
+    assert out["t"] == pytest.approx(d.mean() / (d.std(ddof=1) / np.sqrt(5)))
+    assert out["wins"] == 4 and out["n"] == 5
+    assert out["p_wilcoxon"] == pytest.approx(2 * 2 / 32)  # ranks: only the smallest |d| is negative
+    with pytest.raises(ValueError, match="equal-length"):
+        paired_difference([1.0], [2.0])

@@ -1,0 +1,127 @@
+"""The validation-split selections: the baselines' coefficient grid and the Optuna SRC preset search."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from bridge.presets import preset
+from scenarios.experiments import incremental as inc
+from scenarios.experiments import selection as sel
+from scenarios.runs.results import load_result
+
+TINY = dict(dataset="digits", n_tasks=3, trials=1, hidden=(16, 16), n_per_task=60, epochs=1,
+            sleep_steps=30, sleep_increment=10, correlations=False, validation=30)
+
+
+def test_candidate_round_trip_and_schedule_scale():
+    base = preset("fashion")
+    x = sel._from_params(base)
+    p = sel.params_from_trial(base, x)
+    assert p.max_rate == base.max_rate and p.beta == base.beta and p.decay == pytest.approx(base.decay)
+    assert all(lo <= x[k] <= hi for k, (lo, hi) in sel.SEARCH_SPACE.items())
+    cfg = inc.IncrementalConfig()
+    scaled = sel._scaled_config(cfg, {**x, "sleep_scale": 0.5})
+    assert (scaled.sleep_steps, scaled.sleep_increment) == (7500, 2500)
+    entry = sel.preset_entry(cfg, base, {**x, "sleep_scale": 2.0})
+    assert entry["sleep_steps"] == 30000 and entry["beta"] == list(base.beta)
+    assert sel._candidate_key(x) == sel._candidate_key(dict(reversed(list(x.items()))))
+
+
+def test_selections_need_a_validation_split(tmp_path):
+    cfg = inc.IncrementalConfig(**{**TINY, "validation": 0})
+    with pytest.raises(ValueError, match="validation"):
+        sel.select_coefficients(cfg, tmp_path)
+    with pytest.raises(ValueError, match="validation"):
+        sel.search(cfg, 2, tmp_path)
+    with pytest.raises(ValueError, match="prune_after"):
+        sel.search(inc.IncrementalConfig(**TINY), 2, tmp_path, prune_after="S3")
+    with pytest.raises(ValueError, match="n_startup_trials"):
+        sel.search(inc.IncrementalConfig(**TINY), 2, tmp_path, n_startup_trials=-1)
+
+
+def test_best_value_takes_the_best_score_and_breaks_ties_to_the_largest_value():
+    assert sel.best_value({0.1: 0.2, 1.0: 0.5, 10.0: 0.3}) == 1.0
+    assert sel.best_value({0.1: 0.1992, 1.0: 0.1992, 10.0: 0.1992, 100.0: 0.1022}) == 10.0
+    with pytest.raises(ValueError, match="scores"):
+        sel.best_value({})
+
+
+def test_select_coefficients_picks_the_best_mean(tmp_path):
+    cfg = inc.IncrementalConfig(**TINY)
+    summary = sel.select_coefficients(cfg, tmp_path, ["owm_alpha"], grids={"owm_alpha": (0.01, 1.0)},
+                                      seeds=(1000,), log=lambda s: None)
+    scores = summary["scores"]["owm_alpha"]
+    assert set(scores) == {"0.01", "1"}
+    # the best mean; a tie goes to the largest value (the strongest regularisation)
+    assert summary["best"]["owm_alpha"] == max((0.01, 1.0), key=lambda v: (scores[f"{v:g}"], v))
+    row = load_result(tmp_path / "runs" / "owm__seed=1000__coef=owm_alpha__value=0.01")
+    assert row["score"] == scores["0.01"] and len(row["per_task"]) == 3
+    assert json.loads((tmp_path / "selection.json").read_text())["best"] == summary["best"]
+
+
+_SEARCH_SCRIPT = textwrap.dedent("""
+    import sys
+    from scenarios.experiments import incremental as inc, selection as sel
+    if __name__ == "__main__":
+        cfg = inc.IncrementalConfig(**{tiny!r})
+        sel.search(cfg, int(sys.argv[2]), sys.argv[1], seeds=(1000,), prune_after="S1", n_startup_trials=1,
+                   log=lambda s: print(s, flush=True))
+""")
+
+
+def _finished(out: Path) -> int:
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    if not (out / "journal.log").exists():
+        return 0
+    study = optuna.load_study(study_name=sel.STUDY_NAME,
+                              storage=JournalStorage(JournalFileBackend(str(out / "journal.log"))))
+    return sum(t.state.is_finished() and t.state.name != "FAIL" for t in study.trials)
+
+
+def test_a_killed_search_resumes_without_rerunning_finished_trials(tmp_path):
+    out = tmp_path / "search"
+    script = tmp_path / "search.py"
+    script.write_text(_SEARCH_SCRIPT.format(tiny=TINY))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, str(script), str(out), "6"], env=env, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 240
+        while _finished(out) < 2 and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.5)
+        assert _finished(out) >= 2, proc.stdout.read().decode() if proc.poll() is not None else "too slow"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the search and its Dask workers, mid-trial
+        proc.wait()
+    done_before = {p.parent.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*/result.json")}
+    n_before = _finished(out)
+    assert n_before < 6
+    summary = sel.search(inc.IncrementalConfig(**TINY), n_before + 1, out, seeds=(1000,), prune_after="S1",
+                         n_startup_trials=1, log=lambda s: None)
+    # every point that had finished was kept, not run again
+    for name, mtime in done_before.items():
+        assert (out / "runs" / name / "result.json").stat().st_mtime_ns == mtime
+    assert _finished(out) == n_before + 1
+    states = summary["states"]
+    assert states["COMPLETE"] + states["PRUNED"] == n_before + 1
+    assert summary["base"] is not None and summary["base"]["number"] == 0  # the base preset was trial 0
+    assert summary["best"]["value"] >= summary["base"]["value"]
+    assert summary["best"]["preset"]["alpha_scale"] == preset("mnist").alpha_scale
+    # the trials of the killed run that were finished kept their values
+    by_number = {t["number"]: t for t in summary["trials"]}
+    assert by_number[0]["state"] in ("COMPLETE", "PRUNED")
+    # another search with other settings cannot use this journal
+    with pytest.raises(ValueError, match="other settings"):
+        sel.search(inc.IncrementalConfig(**TINY), 9, out, seeds=(1000, 1001), prune_after="S1")
