@@ -45,6 +45,14 @@ MOVED = {
     "scenarios.bench_hessian": ("scenarios.bench.hessian",),
 }
 
+#: Names of the flat layout that were replaced rather than moved: module -> name -> what to use.
+REPLACED = {
+    "scenarios.incremental": {
+        name: "scenarios.experiments.selection.search (an Optuna TPE search replaced the hand-written "
+              "(mu+1) search; its figures are scenarios.figures.selection)"
+        for name in ("tune", "search_candidates", "plot_search")},
+}
+
 
 class _MovedModule(_types.ModuleType):
     """Stand-in for a module of the flat layout: looks its names up in the new modules."""
@@ -63,6 +71,8 @@ class _MovedModule(_types.ModuleType):
                 continue
             if hasattr(module, attr):
                 return getattr(module, attr)
+        if attr in REPLACED.get(self.__name__, {}):
+            raise AttributeError(f"{self.__name__}.{attr} was replaced: use {REPLACED[self.__name__][attr]}")
         raise AttributeError(f"{self.__name__}.{attr} does not exist any more; {self.__name__} moved to "
                              f"{', '.join(self.__targets)}")
 

@@ -30,3 +30,15 @@ def test_old_names_resolve_to_the_new_objects():
 def test_a_module_that_left_spiking_names_its_new_place():
     with pytest.raises(ModuleNotFoundError, match="spiking.record has moved to scenarios.runs.results"):
         importlib.import_module("spiking.record")
+
+
+def test_a_replaced_name_says_what_replaced_it():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        import scenarios.incremental as old
+    with pytest.raises(AttributeError, match="tune was replaced: use scenarios.experiments.selection.search"):
+        old.tune
+    with pytest.raises(ImportError, match="tune"):
+        from scenarios.incremental import tune  # noqa: F401
