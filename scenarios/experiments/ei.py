@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Schedule", "load_schedule", "sleep_record", "network_record", "SIMULATION_NPZ", "simulation_arrays", "readout_from_output", "pixel_baseline", "training_sleep_ratio",
+__all__ = ["Schedule", "load_schedule", "sleep_record", "network_record", "network_arrays", "SIMULATION_NPZ", "simulation_arrays", "readout_from_output", "pixel_baseline", "training_sleep_ratio",
            "summarise_run", "run_ei"]
 
 
@@ -157,13 +157,21 @@ def network_record(out, params, sleep) -> dict:
             "versions": package_versions()}
 
 
+def network_arrays(out) -> dict:
+    """The arrays of an E/I run's weights and raster: ``W_<pathway>`` (total weight over time),
+    ``w_<pathway>`` (final weights), ``raster_<population>``."""
+    arrays = {f"W_{p}": v for p, v in out.weights.items()}
+    arrays.update({f"w_{k}": v for k, v in out.final_weights.items()})
+    arrays.update({f"raster_{k}": v for k, v in out.raster.items()})
+    return arrays
+
+
 def summarise_run(out, schedule: Schedule, params, sleep, readout, *, seed: int,
                   extra: dict | None = None) -> tuple[dict, dict]:
     """``(meta, arrays)`` of one E/I run, ready for :func:`scenarios.runs.results.save_result`."""
     from brian2 import second
 
     t_present = float(params.t_present / second)
-    W = out.weights
     meta = {
         "kind": "ei",
         "dataset": schedule.dataset, "size": schedule.size,
@@ -186,12 +194,7 @@ def summarise_run(out, schedule: Schedule, params, sleep, readout, *, seed: int,
               "labels": schedule.labels, "sleep_counts_exc": out.sleep_counts_exc,
               "sleep_counts_inh": out.sleep_counts_inh,
               "readout_predictions": readout.predictions}
-    for p, v in W.items():
-        arrays[f"W_{p}"] = v
-    for k, v in out.final_weights.items():
-        arrays[f"w_{k}"] = v
-    for k, v in out.raster.items():
-        arrays[f"raster_{k}"] = v
+    arrays.update(network_arrays(out))
     return meta, arrays
 
 

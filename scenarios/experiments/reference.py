@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from scenarios.experiments.ei import network_record, sleep_record
+from scenarios.experiments.ei import network_arrays, network_record, sleep_record
 from scenarios.experiments.protocol import (QUIRK_STAGES, QUIRKS, Protocol, ProtocolSchedule, build_schedule,
                                             protocol_readout, quirk_set, readout_on_rows)
 
@@ -57,7 +57,6 @@ def summarise_protocol_run(out, ps: ProtocolSchedule, protocol: Protocol, params
     counts = {"exc": out.counts_exc, "inh": out.counts_inh}
     rates = {part: {pop: float(c[rows].mean() / t_present) for pop, c in counts.items()}
              for part, rows in (("readout_train", rows_tr), ("test", rows_te))}
-    W = out.weights
     meta = {
         "kind": "ei_protocol",
         "dataset": ps.dataset, "size": ps.size, "n_train": ps.n_train, "n_test": ps.n_test,
@@ -80,12 +79,7 @@ def summarise_protocol_run(out, ps: ProtocolSchedule, protocol: Protocol, params
               "labels": np.asarray(ps.labels)[rec], "readout_train_rows": rows_tr, "test_rows": rows_te,
               "sleep_counts_exc": out.sleep_counts_exc, "sleep_counts_inh": out.sleep_counts_inh,
               "readout_predictions": readout.predictions}
-    for p, v in W.items():
-        arrays[f"W_{p}"] = v
-    for k, v in out.final_weights.items():
-        arrays[f"w_{k}"] = v
-    for k, v in out.raster.items():
-        arrays[f"raster_{k}"] = v
+    arrays.update(network_arrays(out))
     return meta, arrays
 
 
