@@ -623,7 +623,8 @@ def _as_calibration(calibration_images: Any, n_in: int, first: str) -> torch.Ten
             f"{first} expects in_features={n_in}; pass images of shape (n, {n_in}) or (n, h, w) "
             f"with h*w={n_in}")
     x = x.reshape(x.shape[0], n_in).to(torch.float32)
-    if not bool(torch.isfinite(x).all()):
+    # a NaN or inf makes the sum non-finite; only then (or on overflow) is every value checked
+    if not bool(torch.isfinite(x.sum())) and not bool(torch.isfinite(x).all()):
         raise ConversionError("calibration data contains NaN or inf values")
     return x
 
@@ -631,13 +632,14 @@ def _as_calibration(calibration_images: Any, n_in: int, first: str) -> torch.Ten
 def _layer_activations(layers: list[tuple[str, nn.Module]], x: torch.Tensor,
                        dropout: str = "inverted") -> torch.Tensor:
     """Apply the layers in evaluation mode (see the module docstring for dropout)."""
+    owned = False  # True once x is a tensor made here (the caller's is never changed in place)
     for _, m in layers:
         if isinstance(m, nn.Linear):
-            x = torch.nn.functional.linear(x, m.weight.detach().to("cpu"))
+            x, owned = torch.nn.functional.linear(x, m.weight.detach().to("cpu")), True
         elif isinstance(m, RELU_LAYERS):
-            x = torch.relu(x)
+            x, owned = (torch.relu_(x) if owned else torch.relu(x)), True
         elif isinstance(m, AuthorsDropout) or (isinstance(m, nn.Dropout) and dropout == "non-inverted"):
-            x = x * (1.0 - m.p)
+            x, owned = x * (1.0 - m.p), True
         # inverted nn.Dropout: identity in eval mode; Flatten: x is already (n, features)
     return x
 
@@ -883,11 +885,14 @@ def _largest_activations(segments: list, x: torch.Tensor, batch_size: int, perce
             a = x[start:start + batch_size]
             for k, seg in enumerate(segments):
                 a = apply(seg, a)
-                pos_a = a[a > 0]
-                if pos_a.numel():
-                    maxima[k] = max(maxima[k], float(pos_a.max()))
-                    if percentile < 100.0:
+                if percentile < 100.0:
+                    pos_a = a[a > 0]
+                    if pos_a.numel():
+                        maxima[k] = max(maxima[k], float(pos_a.max()))
                         positives[k].append(pos_a)
+                elif a.numel():
+                    # the largest positive value, or 0 if none: no copy of the positives
+                    maxima[k] = max(maxima[k], float(a.max()))
     return [float(np.percentile(torch.cat(positives[k]).numpy().astype(np.float64), percentile))
             if percentile < 100.0 and positives[k] else maxima[k] for k in range(len(segments))]
 
@@ -937,7 +942,7 @@ def _from_torch_layered(model: nn.Module, layers: list[tuple[str, nn.Module]], c
     positions, geometry, weights, spike_input = _trace_layered(layers, shape)
     _check_relu_between(layers)
     x = x.reshape(x.shape[0], *shape).to(torch.float32)
-    if not bool(torch.isfinite(x).all()):
+    if not bool(torch.isfinite(x.sum())) and not bool(torch.isfinite(x).all()):
         raise ConversionError("calibration data contains NaN or inf values")
     n_layers = len(positions)
     if beta is None:

@@ -254,6 +254,7 @@ end_reason : integer                     # bit flags: 1 baseline, 2 max_sleep, 4
 next_sleep : integer                     # schedule mode: training wake step of the next episode
 W : 1                                    # total weight of the chosen pathways
 W0 : 1                                   # W at the start of training
+W_ref : 1                                # trigger reference: W0, or with fill_budget min(W0, W at the end of the last episode)
 stopped : 1                              # set when the run ends early
 W_inp_exc : 1 (linked)                   # from the meter
 W_exc_exc : 1 (linked)
@@ -280,13 +281,15 @@ sigma : volt                             # sleep noise per time step
 CONTROLLER_DECIDE = """
 W = c_inp_exc * W_inp_exc + c_exc_exc * W_exc_exc + c_inh_exc * W_inh_exc
 W0 = W0 + int(W0 <= 0) * W
+W_ref = W_ref + int(W_ref <= 0) * W
 in_training = int(train_flag(wake_t) > 0.5) * int(wake_steps < total_steps)
 budget_ok = int(sleep_steps + 1 <= budget_factor * train_wake_steps)
-want = int(mode == 1) * int(W > alpha_trig * W0) + int(mode == 2) * int(train_wake_steps >= next_sleep)
+want = int(mode == 1) * int(W > alpha_trig * W_ref) + int(mode == 2) * int(train_wake_steps >= next_sleep)
 started = (1 - sleeping) * in_training * budget_ok * int(want > 0)
 end_bits = int(mode == 1) * int(W <= alpha_base * W0) * int(fill_budget < 0.5) + 2 * int(episode_steps >= max_sleep_steps) + 4 * (1 - budget_ok)
 ended = sleeping * int(end_bits > 0)
 end_reason = int(ended > 0.5) * end_bits
+W_ref = W_ref + int(ended > 0.5) * int(fill_budget > 0.5) * (W0 + int(W < W0) * (W - W0) - W_ref)
 next_sleep += int(started > 0.5) * int(mode == 2) * interval_steps
 n_episodes += int(started > 0.5)
 sleeping = sleeping + started - ended

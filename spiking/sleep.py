@@ -131,8 +131,12 @@ class SleepParams:
         spent), so the achieved ratio is whatever the weights need (about 1 %
         in the default network) and ``sleep_ratio`` is only a cap. True: the
         trigger still decides *when* to sleep, but an episode lasts until the
-        budget is spent (or ``max_sleep``): the achieved ratio follows
-        ``sleep_ratio``, which makes it a real knob.
+        budget is spent (or ``max_sleep``), and the trigger is re-armed
+        relative to ``min(W(0), W at the end of the last episode)``: a long
+        episode can take W far below W(0), and a trigger at
+        ``alpha_trig * W(0)`` would then not fire again until W had regrown
+        past it. The achieved ratio follows ``sleep_ratio``, which makes it a
+        real knob.
     sticky_spikes : bool
         Reproduce the reference code's sleep-loop defect: a neuron that spikes
         during an episode keeps spiking on every step until the episode ends

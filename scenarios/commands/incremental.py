@@ -39,8 +39,6 @@ from scenarios.experiments.incremental import (ARMS, CONVENTIONS, DATASET_PRESET
                                                IncrementalConfig, merge, preset_schedule, run, save,
                                                table_markdown)
 from scenarios.experiments.selection import COEFFICIENT_ARMS, search, select_coefficients
-from scenarios.figures.incremental import plot, plot_sleep_every_dirs
-from scenarios.figures.selection import plot_coefficients, plot_search
 from scenarios.runs.results import to_jsonable as _jsonable
 
 __all__ = ["build_parser", "config_from_args", "main"]
@@ -175,10 +173,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         print(table_markdown(result))
         if not args.no_plot:
+            from scenarios.figures.incremental import plot
             plot(out)
         return 0
     if args.plot_sleep_every:
         dirs = [Path(d) for d in args.plot_sleep_every.split(",") if d.strip()]
+        from scenarios.figures.incremental import plot_sleep_every_dirs
         try:
             files = plot_sleep_every_dirs(dirs, out)
         except (OSError, ValueError) as exc:
@@ -188,6 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"wrote {path}")
         return 0
     if args.select or args.search:
+        from scenarios.figures.selection import plot_coefficients, plot_search
         try:
             seeds = _ints(args.search_seeds, "--search-seeds")
             if args.select:
@@ -214,7 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = run(cfg, build_directory=build_dir)
     save(result, out)
     print(table_markdown(result))
-    if not args.no_plot:
+    if not args.no_plot:  # matplotlib is imported only when figures are drawn
+        from scenarios.figures.incremental import plot
         for path in plot(out):
             print(f"wrote {path}")
     print(f"wrote {out / 'result.json'} and {out / 'table.md'}")
