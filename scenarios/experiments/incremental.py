@@ -114,7 +114,7 @@ from bridge.src import sleep as bridge_sleep
 from scenarios.ann.continual import (EWC, OWM, SI, ContinualPlugin, EWCParams, ICaRL, ICaRLParams, OWMParams,
                                      SIParams)
 from scenarios.ann.mlp import CONVENTIONS, TrainConfig, Trainer, make_mlp, task_splits
-from scenarios.runs.results import load_result, package_versions, save_result
+from scenarios.runs.results import load_result, package_versions, save_result, to_jsonable
 from scenarios.runs.seeds import derived_seed
 from scenarios.runs.stats import format_mean_sd, mean_sd, paired_difference
 
@@ -1148,6 +1148,23 @@ def _coefficients_used(cfg: IncrementalConfig) -> list[str]:
     return [used[a] for a in cfg.arms if a in used]
 
 
+def _preset_record(record: dict) -> dict:
+    """A result's ``preset`` record with every SRCParams field: a field added
+    after the run was recorded counts as its default (so older results merge)."""
+    defaults = {f.name: f.default for f in dataclasses.fields(SRCParams)
+                if f.default is not dataclasses.MISSING}
+    params = {**to_jsonable(defaults), **record.get("params", {})}
+    return {**record, "params": params}
+
+
+def _preset_diff(a: dict, b: dict) -> str:
+    pa, pb = _preset_record(a)["params"], _preset_record(b)["params"]
+    keys = sorted(k for k in set(pa) | set(pb) if pa.get(k) != pb.get(k))
+    if a.get("name") != b.get("name"):
+        keys.insert(0, "name")
+    return ", ".join(keys)
+
+
 def merge(result_dirs: Sequence, out: str | os.PathLike | None = None) -> dict:
     """Merge the saved runs in ``result_dirs`` (:func:`merge_results`); save into ``out`` if given.
 
@@ -1185,8 +1202,9 @@ def merge_results(results: Sequence[dict]) -> dict:
         if other != ref:
             diff = sorted(k for k in set(ref) | set(other) if ref.get(k) != other.get(k))
             raise ValueError(f"cannot merge runs whose configurations differ in {diff}")
-        if r["preset"] != results[0]["preset"]:
-            raise ValueError("cannot merge runs with different SRC parameters")
+        if _preset_record(r["preset"]) != _preset_record(results[0]["preset"]):
+            diff = _preset_diff(results[0]["preset"], r["preset"])
+            raise ValueError(f"cannot merge runs with different SRC parameters ({diff})")
         if r.get("coefficients") != results[0].get("coefficients"):
             raise ValueError(f"cannot merge runs with different coefficients: {results[0].get('coefficients')} "
                              f"and {r.get('coefficients')}")

@@ -170,6 +170,19 @@ def test_merge_results():
         inc.merge_results([_fake_result(0, 0.4), _fake_result(1, 0.5, {"convention": "torch"})])
 
 
+def test_merge_fills_src_fields_added_after_a_run_with_their_defaults():
+    """A run recorded before an SRCParams field existed merges with one that records its default,
+    not with one that records another value (the message names the field)."""
+    old, new = _fake_result(0, 0.4), _fake_result(1, 0.5)
+    old["preset"] = {"name": "fashion", "params": {"max_rate": 181.0}}
+    new["preset"] = {"name": "fashion", "params": {"max_rate": 181.0, "kernel_update": "mean"}}
+    assert inc.merge_results([old, new])["seeds"] == [0, 1]
+    other = _fake_result(1, 0.5)
+    other["preset"] = {"name": "fashion", "params": {"max_rate": 181.0, "kernel_update": "sum"}}
+    with pytest.raises(ValueError, match="kernel_update"):
+        inc.merge_results([old, other])
+
+
 def _tiny_config(**kw):
     base = dict(dataset="digits", n_tasks=2, trials=1, hidden=(16, 16), n_per_task=60, epochs=1,
                 sleep_steps=30, sleep_increment=10, arms=("sequential", "src"), correlations=False)
