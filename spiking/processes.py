@@ -19,7 +19,10 @@ until they finish. Two mechanisms prevent that:
 On other systems both are no-ops (the command runs as it is). This file
 imports only the standard library, so that the guard starts in a few
 milliseconds (``python -S``). :func:`cpu_model` names the machine's CPU for
-result files.
+result files. :class:`DescendantPeakRSS` measures the peak memory of the
+programs a process starts (``getrusage``'s ``RUSAGE_CHILDREN`` cannot: a child
+forked from a large Python process carries the parent's resident set until it
+calls ``exec``, and Linux keeps that peak).
 """
 
 from __future__ import annotations
@@ -28,9 +31,10 @@ import functools
 import os
 import signal
 import sys
+import threading
 import time
 
-__all__ = ["cpu_model", "die_with_parent", "exit_when_gone", "guarded", "process_alive"]
+__all__ = ["cpu_model", "die_with_parent", "exit_when_gone", "guarded", "process_alive", "DescendantPeakRSS"]
 
 _PR_SET_PDEATHSIG = 1
 #: Seconds between the checks that the owner process is still alive.
@@ -118,6 +122,90 @@ def process_alive(pid: int) -> bool:
         except PermissionError:
             return True
         return True
+
+
+class DescendantPeakRSS:
+    """Peak resident memory of this process's descendants, by program name (Linux).
+
+    A thread reads ``VmHWM`` (the peak resident set since ``exec``) of every
+    descendant from ``/proc`` every ``interval`` seconds while the context is
+    open, and keeps the largest value seen per program name (``comm``, e.g.
+    ``"main"`` for a compiled Brian2 network). ``VmHWM`` only grows, so a
+    reading late in a program's life is its peak so far; a peak reached in its
+    last ``interval`` is missed. Off Linux every figure is ``None``.
+
+    Parameters
+    ----------
+    interval : float
+        Seconds between readings (> 0). Default 0.5.
+
+    Examples
+    --------
+    >>> with DescendantPeakRSS() as peak:          # doctest: +SKIP
+    ...     subprocess.run(["./main"])
+    >>> peak.mb("main")                            # doctest: +SKIP
+    """
+
+    def __init__(self, interval: float = 0.5) -> None:
+        if not interval > 0:
+            raise ValueError(f"interval={interval!r} must be > 0 (seconds)")
+        self.interval = float(interval)
+        self.peaks_kb: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _descendants(self) -> list[int]:
+        children: dict[int, list[int]] = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    stat = fh.read()
+            except OSError:
+                continue
+            # the name may hold spaces and brackets: the fields after it start at the last ')'
+            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+        out, todo = [], [os.getpid()]
+        while todo:
+            for child in children.get(todo.pop(), []):
+                out.append(child)
+                todo.append(child)
+        return out
+
+    def sample(self) -> None:
+        """Read every descendant's ``VmHWM`` once."""
+        for pid in self._descendants():
+            try:
+                with open(f"/proc/{pid}/comm") as fh:
+                    name = fh.read().strip()
+                with open(f"/proc/{pid}/status") as fh:
+                    hwm = next((int(line.split()[1]) for line in fh if line.startswith("VmHWM:")), None)
+            except (OSError, ValueError):
+                continue
+            if hwm is not None and hwm > self.peaks_kb.get(name, -1):
+                self.peaks_kb[name] = hwm
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def __enter__(self) -> "DescendantPeakRSS":
+        if sys.platform.startswith("linux"):
+            self._thread = threading.Thread(target=self._run, name="peak-rss", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def mb(self, name: str) -> float | None:
+        """Peak resident memory (MiB) of the descendants called ``name``, or None if none was seen."""
+        kb = self.peaks_kb.get(name)
+        return None if kb is None else kb / 1024.0
 
 
 def guarded(command: list[str]) -> list[str]:

@@ -226,6 +226,8 @@ def bench_horizon_main(argv=None) -> int:
     parser.add_argument("--n-images", type=int, default=60000)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--probe-every", type=int, default=5000)
+    parser.add_argument("--probe-train", type=int, default=600, help="probe images the read-out is fitted on")
+    parser.add_argument("--probe-test", type=int, default=600, help="probe images it is tested on")
     parser.add_argument("--condition", default="trigger", choices=("none", "schedule", "trigger"))
     parser.add_argument("--dataset", default="fashion")
     parser.add_argument("--data-dir", default=None)
@@ -233,7 +235,16 @@ def bench_horizon_main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
+    from scenarios.commands.common import UserError
+    from scenarios.experiments.horizon import HorizonConfig
+
+    try:  # the sizes first: a bad combination is a one-line error before anything is loaded or built
+        HorizonConfig(dataset=args.dataset, n_images=args.n_images, epochs=args.epochs,
+                      probe_every=args.probe_every, n_probe_train=args.probe_train, n_probe_test=args.probe_test)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
     res = bench_horizon(n_images=args.n_images, epochs=args.epochs, probe_every=args.probe_every,
+                        n_probe_train=args.probe_train, n_probe_test=args.probe_test,
                         condition=args.condition, dataset=args.dataset, backend=args.backend, seed=args.seed,
                         data_dir=args.data_dir)
     if args.json:
@@ -242,8 +253,9 @@ def bench_horizon_main(argv=None) -> int:
         _print_flush(f"{res['n_presentations']} presentations ({res['n_probe_blocks']} probe blocks), "
                      f"{res['sim_seconds']:.0f} s simulated: {res['realtime_factor']:.1f}x real time "
                      f"(loop CPU {res['loop_cpu_seconds']:.1f} s); wall {res['wall_seconds']['total']:.0f} s; "
-                     f"peak RSS {res['peak_rss_mb']:.0f} MB (Python), {res['peak_rss_program_mb']:.0f} MB "
-                     f"(compiled program)")
+                     f"peak RSS {res['peak_rss_mb']:.0f} MB (Python), "
+                     + (f"{res['peak_rss_program_mb']:.0f} MB (compiled program)"
+                        if res["peak_rss_program_mb"] is not None else "no compiled program"))
     return 0
 
 

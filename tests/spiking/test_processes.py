@@ -53,3 +53,20 @@ def test_the_guard_passes_the_exit_status_and_output_through():
     out = subprocess.run(guarded(["sh", "-c", "echo hi; exit 3"]), capture_output=True, text=True)
     assert out.returncode == 3 and out.stdout == "hi\n"
     assert subprocess.run(guarded(["/nonexistent/program"]), capture_output=True).returncode == 127
+
+
+def test_descendant_peak_rss_sees_a_grandchild_allocation():
+    """A program started through the guard (a grandchild) that touches 150 MiB is seen with
+    a peak of at least 150 MiB; the figure is per program, from VmHWM after exec."""
+    import subprocess
+
+    from spiking.processes import DescendantPeakRSS
+
+    code = "import time; b = bytearray(150 << 20); b[::4096] = b'x' * len(b[::4096]); time.sleep(1.5)"
+    with DescendantPeakRSS(interval=0.1) as peak:
+        subprocess.run(guarded([sys.executable, "-S", "-c", code]), check=True)
+    name = os.path.basename(sys.executable)[:15]
+    assert peak.mb(name) is not None and peak.mb(name) >= 150
+    assert peak.mb("no-such-program") is None
+    with pytest.raises(ValueError, match="interval"):
+        DescendantPeakRSS(interval=0)
