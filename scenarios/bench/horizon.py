@@ -20,7 +20,8 @@ __all__ = ["bench_horizon"]
 
 def bench_horizon(n_images: int = 60000, epochs: int = 1, probe_every: int = 5000, n_probe_train: int = 600,
                   n_probe_test: int = 600, condition: str = "trigger", dataset: str = "fashion",
-                  backend: str = "cpp_standalone", seed: int = 0, directory=None, data_dir=None) -> dict:
+                  backend: str = "cpp_standalone", seed: int = 0, directory=None, data_dir=None,
+                  params=None) -> dict:
     """Run one long-horizon schedule and measure it.
 
     Parameters
@@ -31,6 +32,9 @@ def bench_horizon(n_images: int = 60000, epochs: int = 1, probe_every: int = 500
         Sleep condition (:data:`scenarios.experiments.horizon.CONDITIONS`).
     backend, seed, directory, data_dir
         Brian2 backend, network seed, build directory, data directory.
+    params : spiking.params.EINetworkParams, optional
+        The network (its ``n_input`` sets the image side); default
+        ``EINetworkParams()`` (15 × 15 inputs, 250 + 100 ms per image).
 
     Returns
     -------
@@ -48,14 +52,15 @@ def bench_horizon(n_images: int = 60000, epochs: int = 1, probe_every: int = 500
     from spiking.network import EISimulation
     from spiking.params import EINetworkParams
     from spiking.processes import DescendantPeakRSS
-    from brian2 import second
+    from brian2 import ms, second
 
+    params = EINetworkParams() if params is None else params
+    size = int(round(params.n_input ** 0.5))
     t0 = time.perf_counter()
     plan = horizon_schedule(HorizonConfig(dataset=dataset, n_images=n_images, epochs=epochs,
                                           probe_every=probe_every, n_probe_train=n_probe_train,
-                                          n_probe_test=n_probe_test), data_dir)
+                                          n_probe_test=n_probe_test, size=size), data_dir)
     t_sched = time.perf_counter() - t0
-    params = EINetworkParams()
     sleep = condition_sleep(condition)
     t1 = time.perf_counter()
     with EISimulation(params, sleep, plan.schedule, backend=backend, directory=directory, progress=False,
@@ -71,6 +76,7 @@ def bench_horizon(n_images: int = 60000, epochs: int = 1, probe_every: int = 500
     child = peak.mb("main")
     return {"benchmark": "horizon", "backend": backend, "condition": condition, "dataset": dataset,
             "n_images": n_images, "epochs": epochs, "n_presentations": plan.schedule.n_presentations,
+            "t_present_ms": float(params.t_present / ms), "t_rest_ms": float(params.t_rest / ms),
             "n_probe_blocks": len(plan.blocks), "sim_seconds": out.sim_time,
             "loop_cpu_seconds": out.run_seconds, "realtime_factor": out.realtime_factor,
             "wall_seconds": {"schedule": t_sched, "build": t_build, "run": t_run,

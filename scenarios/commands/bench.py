@@ -229,24 +229,28 @@ def bench_horizon_main(argv=None) -> int:
     parser.add_argument("--probe-train", type=int, default=600, help="probe images the read-out is fitted on")
     parser.add_argument("--probe-test", type=int, default=600, help="probe images it is tested on")
     parser.add_argument("--condition", default="trigger", choices=("none", "schedule", "trigger"))
+    parser.add_argument("--size", type=int, default=15, help="image side after resizing (pixels)")
+    parser.add_argument("--t-present", type=float, default=None, help="presentation time (ms; default: the network's)")
+    parser.add_argument("--t-rest", type=float, default=None, help="rest after each image (ms; default: the network's)")
     parser.add_argument("--dataset", default="fashion")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--backend", default="cpp_standalone")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
-    from scenarios.commands.common import UserError
+    from scenarios.commands.common import UserError, probe_network_params
     from scenarios.experiments.horizon import HorizonConfig
 
     try:  # the sizes first: a bad combination is a one-line error before anything is loaded or built
-        HorizonConfig(dataset=args.dataset, n_images=args.n_images, epochs=args.epochs,
+        HorizonConfig(dataset=args.dataset, n_images=args.n_images, epochs=args.epochs, size=args.size,
                       probe_every=args.probe_every, n_probe_train=args.probe_train, n_probe_test=args.probe_test)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
+    params = probe_network_params(args)
     res = bench_horizon(n_images=args.n_images, epochs=args.epochs, probe_every=args.probe_every,
                         n_probe_train=args.probe_train, n_probe_test=args.probe_test,
                         condition=args.condition, dataset=args.dataset, backend=args.backend, seed=args.seed,
-                        data_dir=args.data_dir)
+                        data_dir=args.data_dir, params=params)
     if args.json:
         _print_flush(json.dumps(res, indent=1))
     else:
