@@ -255,6 +255,51 @@ def probe_network_params(args: argparse.Namespace):
         raise UserError(str(exc)) from exc
 
 
+def run_probe_command(label: str, argv: list[str], args: argparse.Namespace, key: str, experiment: Any,
+                      points: Sequence, point: Callable, summarise: Callable, markdown: Callable,
+                      figures: str) -> int:
+    """The shared flow of the probe-block commands (``horizon``, ``stdp-incremental``).
+
+    Builds the grid configuration (``key``: the experiment's dataclass as a
+    dict, then the network, the schedule-mode sleep, backend, output, seeds,
+    read-out and data directory), runs ``points`` with ``point`` on
+    :func:`scenarios.runs.grid.run_grid` (resumable), writes and prints
+    ``summary.md`` (``markdown(summarise(out), experiment, command)``) and
+    draws ``figures``'s ``plot(out)`` unless ``--no-figures``.
+
+    Returns
+    -------
+    int
+        0 (errors are raised as :class:`UserError` or by the grid).
+    """
+    import dataclasses
+    import importlib
+    import time
+
+    from brian2 import second
+
+    from scenarios.runs.grid import run_grid
+    from spiking.sleep import SleepParams
+
+    params = probe_network_params(args)
+    out = check_output_dir(args.out)
+    config = {key: dataclasses.asdict(experiment), "params": params,
+              "sleep": SleepParams(interval=args.interval * second), "backend": args.backend,
+              "out": str(out.resolve()), "seeds": list(args.seeds), "readout": args.readout,
+              "data_dir": args.data_dir, "record_interval": 1.0,
+              "command": "sleep-snn " + " ".join([label] + list(argv))}
+    t0 = time.perf_counter()
+    run_grid(points, config, point, workers=args.workers, scheduler=args.scheduler, label=label)
+    text = markdown(summarise(out), experiment, config["command"])
+    (out / "summary.md").write_text(text)
+    print(text)
+    if not args.no_figures:  # matplotlib only when figures are drawn
+        files = importlib.import_module(figures).plot(out)
+        print(f"[{label}] {len(files)} figure files in {out}")
+    print(f"[{label}] finished in {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
 def run_cli(parser: argparse.ArgumentParser, argv: list[str] | None, *, config_from_args: Callable,
             run: Callable, save: Callable, plot: Callable, merge: Callable) -> tuple[Any, dict] | None:
     """The command-line flow of a trial-based scenario: merge, re-plot, or run and save.

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 __all__ = ["QUICK", "build_parser", "main"]
 
@@ -37,15 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    import dataclasses
-
-    from brian2 import second
-
-    from scenarios.commands.common import UserError, apply_quick_defaults, check_output_dir, probe_network_params
+    from scenarios.commands.common import UserError, apply_quick_defaults, run_probe_command
     from scenarios.experiments.horizon import (HorizonConfig, horizon_grid, horizon_markdown, horizon_point,
                                                summarise_horizon)
-    from scenarios.runs.grid import run_grid
-    from spiking.sleep import SleepParams
 
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
@@ -56,26 +49,8 @@ def main(argv=None) -> int:
                                 n_probe_test=args.probe_test, size=args.size, data_seed=args.data_seed)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
-    params = probe_network_params(args)
-    out = check_output_dir(args.out)
-    config = {"horizon": dataclasses.asdict(horizon), "params": params,
-              "sleep": SleepParams(interval=args.interval * second),
-              "backend": args.backend, "out": str(out.resolve()), "seeds": list(args.seeds),
-              "readout": args.readout, "data_dir": args.data_dir, "record_interval": 1.0,
-              "command": "sleep-snn " + " ".join(["horizon"] + argv)}
-    t0 = time.perf_counter()
-    run_grid(horizon_grid(args.conditions, args.seeds), config, horizon_point, workers=args.workers,
-             scheduler=args.scheduler, label="horizon")
-    text = horizon_markdown(summarise_horizon(out), horizon, config["command"])
-    (out / "summary.md").write_text(text)
-    print(text)
-    if not args.no_figures:
-        from scenarios.figures.horizon import plot
-
-        files = plot(out)
-        print(f"[horizon] {len(files)} figure files in {out}")
-    print(f"[horizon] finished in {time.perf_counter() - t0:.0f} s")
-    return 0
+    return run_probe_command("horizon", argv, args, "horizon", horizon, horizon_grid(args.conditions, args.seeds),
+                             horizon_point, summarise_horizon, horizon_markdown, "scenarios.figures.horizon")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,9 +10,7 @@ the figures of :mod:`scenarios.figures.stdp_incremental`.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
-import time
 
 __all__ = ["QUICK", "build_parser", "main"]
 
@@ -35,13 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from brian2 import second
-
-    from scenarios.commands.common import UserError, apply_quick_defaults, check_output_dir, probe_network_params
+    from scenarios.commands.common import UserError, apply_quick_defaults, run_probe_command
     from scenarios.experiments.stdp_incremental import (IncrementalConfig, incremental_grid, incremental_markdown,
                                                         incremental_point, summarise_incremental)
-    from scenarios.runs.grid import run_grid
-    from spiking.sleep import SleepParams
 
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
@@ -52,26 +46,8 @@ def main(argv=None) -> int:
         points = incremental_grid(args.conditions, args.seeds)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
-    params = probe_network_params(args)
-    out = check_output_dir(args.out)
-    config = {"incremental": dataclasses.asdict(inc), "params": params,
-              "sleep": SleepParams(interval=args.interval * second), "backend": args.backend,
-              "out": str(out.resolve()), "seeds": list(args.seeds), "readout": args.readout,
-              "data_dir": args.data_dir, "record_interval": 1.0,
-              "command": "sleep-snn " + " ".join(["stdp-incremental"] + argv)}
-    t0 = time.perf_counter()
-    run_grid(points, config, incremental_point, workers=args.workers, scheduler=args.scheduler,
-             label="stdp-incremental")
-    text = incremental_markdown(summarise_incremental(out), inc, config["command"])
-    (out / "summary.md").write_text(text)
-    print(text)
-    if not args.no_figures:
-        from scenarios.figures.stdp_incremental import plot
-
-        files = plot(out)
-        print(f"[stdp-incremental] {len(files)} figure files in {out}")
-    print(f"[stdp-incremental] finished in {time.perf_counter() - t0:.0f} s")
-    return 0
+    return run_probe_command("stdp-incremental", argv, args, "incremental", inc, points, incremental_point,
+                             summarise_incremental, incremental_markdown, "scenarios.figures.stdp_incremental")
 
 
 if __name__ == "__main__":  # pragma: no cover
