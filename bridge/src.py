@@ -86,12 +86,13 @@ from torch import nn
 from .convert import SpikingSpec, from_torch, is_convolutional, spec_with_weights, to_torch
 from .presets import SRCParams
 from .rule import gate
-from .src_torch import DTYPES as _DTYPES, run_torch as _run_torch
+from .src_torch import DTYPES as _DTYPES, SleepActivityError, run_torch as _run_torch
 
 __all__ = [
     "BACKENDS",
     "DEVICES",
     "LayerWeightChange",
+    "SleepActivityError",
     "SleepResult",
     "gate",
     "input_raster",
@@ -430,7 +431,8 @@ def sleep(model: nn.Module | SpikingSpec, images_or_mean: Any, params: SRCParams
           seed: int | None = None, brian2_backend: str = "cpp_standalone",
           calibration_images: Any = None, *, dtype: str = "float32",
           torch_mode: str = "auto", build_directory: Any = None,
-          percentile: float = 100.0, dropout: str = "inverted") -> SleepResult:
+          percentile: float = 100.0, dropout: str = "inverted",
+          max_spikes_per_step: float | None = None) -> SleepResult:
     """Run one SRC sleep phase on a bias-free ReLU MLP or CNN and write the weights back.
 
     Parameters
@@ -487,6 +489,13 @@ def sleep(model: nn.Module | SpikingSpec, images_or_mean: Any, params: SRCParams
         How the model's ``nn.Dropout`` layers were trained (see
         :func:`bridge.convert.from_torch`): ``"non-inverted"`` for weights
         trained with the SRC authors' convention.
+    max_spikes_per_step : float, optional
+        Torch only: abandon the sleep (raise :class:`SleepActivityError`,
+        weights unchanged) once the spiking layers (input excluded) have
+        fired more than this many spikes per step on average, checked every
+        :data:`RASTER_CHUNK` steps. The sparse kernel's time grows with the
+        spikes; a preset search uses this to stop a candidate whose network
+        fires in every step. None (default): no limit.
 
     Returns
     -------
@@ -513,6 +522,14 @@ def sleep(model: nn.Module | SpikingSpec, images_or_mean: Any, params: SRCParams
         raise ValueError(f"dtype={dtype!r} is not known; allowed: {', '.join(_DTYPES)}")
     if torch_mode not in ("auto", "sparse", "dense"):
         raise ValueError(f"torch_mode={torch_mode!r} is not known; allowed: auto, sparse, dense")
+    if max_spikes_per_step is not None:
+        if backend != "torch":
+            raise ValueError(f"max_spikes_per_step={max_spikes_per_step!r}: only backend='torch' checks the "
+                             "activity during the run; leave it None with backend='brian2'")
+        if not (isinstance(max_spikes_per_step, (int, float)) and not isinstance(max_spikes_per_step, bool)
+                and np.isfinite(max_spikes_per_step)
+                and max_spikes_per_step > 0):
+            raise ValueError(f"max_spikes_per_step={max_spikes_per_step!r}: must be a number > 0 (or None)")
     if not isinstance(params, SRCParams):
         raise TypeError(f"params must be an SRCParams (see bridge.presets.preset), got {type(params).__name__}")
     if backend == "brian2" and device != "cpu":
@@ -588,7 +605,8 @@ def sleep(model: nn.Module | SpikingSpec, images_or_mean: Any, params: SRCParams
         mode = torch_mode if torch_mode != "auto" else ("dense" if device == "cuda" else "sparse")
         t0 = time.perf_counter()
         new_w, counts = _run_torch(spec.weights, alpha, thresholds, params, make_chunks(),
-                                   device, dtype, mode, layers=spec.layers)
+                                   device, dtype, mode, layers=spec.layers,
+                                   max_spikes_per_step=max_spikes_per_step)
         if device == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - t0

@@ -50,25 +50,52 @@ import torch
 from .presets import SRCParams
 from .rule import shared_weight_change, weight_change
 
-__all__ = ["DTYPES", "LayeredNetwork", "run_torch"]
+__all__ = ["DTYPES", "LayeredNetwork", "SleepActivityError", "run_torch"]
 
 #: Run precisions: name -> (numpy dtype, torch dtype).
 DTYPES = {"float32": (np.float32, torch.float32), "float64": (np.float64, torch.float64)}
 
 
+class SleepActivityError(RuntimeError):
+    """A sleep whose spiking layers fired more than the allowed spikes per step.
+
+    Raised by :func:`run_torch` (at the end of an input chunk) when a
+    ``max_spikes_per_step`` was given and exceeded; the weights are left
+    as they were (the run is abandoned).
+    """
+
+
+def _check_activity(n_spikes: float, steps: int, limit: float | None) -> None:
+    """Raise :class:`SleepActivityError` if ``n_spikes`` over ``steps`` exceed ``limit`` per step."""
+    if limit is not None and n_spikes > limit * steps:
+        raise SleepActivityError(
+            f"the sleep's spiking layers fired {n_spikes / steps:.1f} spikes per step over its first {steps} "
+            f"steps, above max_spikes_per_step={limit:g}")
+
+
 def run_torch(weights: Sequence[np.ndarray], alpha: Sequence[float], thresholds: Sequence[float],
-               params: SRCParams, chunks: Iterator[np.ndarray], device: str, dtype: str,
-               mode: str, layers: Sequence | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+              params: SRCParams, chunks: Iterator[np.ndarray], device: str, dtype: str,
+              mode: str, layers: Sequence | None = None,
+              max_spikes_per_step: float | None = None) -> tuple[list[np.ndarray], np.ndarray]:
     """Simulate SRC with torch; return the final weights (run dtype) and spike counts.
 
     ``layers`` (the :class:`~bridge.convert.LayerGeometry` of a convolutional
     spec) selects :class:`LayeredNetwork`; ``None`` (an MLP) the kernels below.
+    ``max_spikes_per_step``: if given, the spikes of all layers but the input
+    are checked at the end of every chunk, and :class:`SleepActivityError`
+    is raised once they exceed this many per step on average (the sparse
+    kernel's time grows with the spikes: a search uses it to abandon a
+    candidate whose network fires in every step).
     """
     if layers is not None:
         net = LayeredNetwork(weights, layers, alpha, thresholds, params, device, dtype, mode)
+        steps = 0
         with torch.no_grad():
             for chunk in chunks:
                 net.run_chunk(chunk)
+                steps += chunk.shape[0]
+                if max_spikes_per_step is not None:
+                    _check_activity(float(net.counts[1:].sum()), steps, max_spikes_per_step)
         return net.weights_numpy(), net.counts_numpy()
     _, tdtype = DTYPES[dtype]
     dev = torch.device(device)
@@ -77,13 +104,13 @@ def run_torch(weights: Sequence[np.ndarray], alpha: Sequence[float], thresholds:
     sizes = [weights[0].shape[1]] + [w.shape[0] for w in weights]
     with torch.no_grad():
         if mode == "sparse":
-            counts = _torch_sparse(wts, sizes, alpha, thresholds, params, chunks, dev, tdtype)
+            counts = _torch_sparse(wts, sizes, alpha, thresholds, params, chunks, dev, tdtype, max_spikes_per_step)
         else:
-            counts = _torch_dense(wts, sizes, alpha, thresholds, params, chunks, dev, tdtype)
+            counts = _torch_dense(wts, sizes, alpha, thresholds, params, chunks, dev, tdtype, max_spikes_per_step)
     return [w.T.contiguous().cpu().numpy() for w in wts], counts
 
 
-def _torch_sparse(wts, sizes, alpha, thresholds, params, chunks, dev, tdtype) -> np.ndarray:
+def _torch_sparse(wts, sizes, alpha, thresholds, params, chunks, dev, tdtype, limit=None) -> np.ndarray:
     n_layers = len(wts)
     decay = float(params.decay)
     inc, dec, gs = float(params.inc), float(params.dec), float(params.g_scale)
@@ -93,6 +120,7 @@ def _torch_sparse(wts, sizes, alpha, thresholds, params, chunks, dev, tdtype) ->
     counts = [0] * (n_layers + 1)
     layers = list(zip(wts, vs, alpha, thresholds, premask))
     do_decay = decay != 1.0
+    steps = 0
     for chunk in chunks:
         c = chunk.shape[0]
         t_idx, cols = np.nonzero(chunk)
@@ -120,10 +148,12 @@ def _torch_sparse(wts, sizes, alpha, thresholds, params, chunks, dev, tdtype) ->
                     pmask.index_fill_(0, pre, False)
                     wt.index_copy_(1, post, cols_w)
                 pre, n_pre = post, n_post
+        steps += c
+        _check_activity(sum(counts[1:]), steps, limit)
     return np.asarray(counts, dtype=np.int64)
 
 
-def _torch_dense(wts, sizes, alpha, thresholds, params, chunks, dev, tdtype) -> np.ndarray:
+def _torch_dense(wts, sizes, alpha, thresholds, params, chunks, dev, tdtype, limit=None) -> np.ndarray:
     """Host-synchronisation-free formulation (for GPUs): every op is dense."""
     n_layers = len(wts)
     decay = float(params.decay)
@@ -132,6 +162,7 @@ def _torch_dense(wts, sizes, alpha, thresholds, params, chunks, dev, tdtype) -> 
     vs = list(torch.split(v_all, sizes[1:]))
     counts = torch.zeros(n_layers + 1, dtype=torch.float64, device=dev)
     layer_counts = [counts[l + 1] for l in range(n_layers)]
+    steps = 0
     for chunk in chunks:
         s_chunk = torch.tensor(chunk, dtype=torch.bool, device=dev)  # copy: chunk may be read-only
         counts[0] += s_chunk.sum(dtype=torch.float64)
@@ -151,6 +182,9 @@ def _torch_dense(wts, sizes, alpha, thresholds, params, chunks, dev, tdtype) -> 
                 wt.add_(dw.mul_(spk_f.unsqueeze(0)))
                 layer_counts[l].add_(spk_f.sum(dtype=torch.float64))
                 s_b, s_f = spk, spk_f
+        steps += chunk.shape[0]
+        if limit is not None:  # one read-back per chunk, only when asked
+            _check_activity(float(counts[1:].sum()), steps, limit)
     return np.rint(counts.cpu().numpy()).astype(np.int64)
 
 

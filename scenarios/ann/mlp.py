@@ -40,6 +40,7 @@ Differences from the authors' MATLAB code, on purpose
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -54,6 +55,8 @@ from scenarios.runs.seeds import derived_seed
 
 __all__ = [
     "CONVENTIONS",
+    "EVAL_BATCH",
+    "denormals_flushed",
     "DEFAULT_TASKS",
     "make_mlp",
     "ModelFileError",
@@ -386,6 +389,33 @@ class TrainConfig:
 
 
 # --------------------------------------------------------------------------- trainer
+#: Images per forward pass of :meth:`Trainer.outputs` and
+#: :meth:`Trainer.hidden_activations`: 784-1200-1200-10 on 10 000 images
+#: runs ~20 % faster in batches of 2048 than in one batch of 10 000 on one
+#: core (the activations stay in cache); the outputs are the same bit for bit.
+EVAL_BATCH = 2048
+
+
+@contextlib.contextmanager
+def denormals_flushed():
+    """Flush denormal floats to zero inside the block (``torch.set_flush_denormal``), then switch it off.
+
+    The momentum buffer of a weight that gets no gradient (a pixel that is
+    0 in every image of a task, a silent unit) halves at every step and
+    passes through the float32 denormal range (below 1.2e-38), where x86
+    arithmetic is ~20x slower; on 784-1200-1200-10 this made a fifth of the
+    training time. A flushed value enters a weight only through an update
+    ``lr * buffer``, which for any weight above ~1e-30 in magnitude is under
+    half its rounding step, so the weights are the same (checked: the SRC
+    arm of the incremental protocol gives the same record stage by stage).
+    """
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
+
+
 def _as_tensor(x, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     if isinstance(x, torch.Tensor):
         return x.detach().to(device=device, dtype=dtype)
@@ -526,7 +556,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ public
     def fit(self, images, labels, n_classes: int, epochs: int | None = None) -> list[float]:
-        """Train on a data set for some epochs.
+        """Train on a data set for some epochs (denormals flushed to zero, see :func:`denormals_flushed`).
 
         Parameters
         ----------
@@ -569,7 +599,7 @@ class Trainer:
         devices = [self.device] if self.device.type == "cuda" else []
         was_training = self.model.training
         history: list[float] = []
-        with torch.random.fork_rng(devices=devices):
+        with torch.random.fork_rng(devices=devices), denormals_flushed():
             torch.manual_seed(derived_seed(seed, 1))
             self.model.train()
             try:
@@ -587,7 +617,7 @@ class Trainer:
         return history
 
     @torch.no_grad()
-    def outputs(self, images, batch_size: int = 10000) -> np.ndarray:
+    def outputs(self, images, batch_size: int = EVAL_BATCH) -> np.ndarray:
         """Network outputs in eval mode (dropout off), shape ``(n, K)``, float32."""
         x = _as_tensor(images, torch.float32, self.device)
         was_training = self.model.training
@@ -598,7 +628,7 @@ class Trainer:
             self.model.train(was_training)
         return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
 
-    def predict(self, images, batch_size: int = 10000) -> np.ndarray:
+    def predict(self, images, batch_size: int = EVAL_BATCH) -> np.ndarray:
         """Predicted classes (argmax of the outputs, eval mode), int64 array of shape ``(n,)``."""
         out = self.outputs(images, batch_size)
         return out.argmax(axis=1).astype(np.int64) if out.size else np.zeros(0, np.int64)
@@ -611,7 +641,7 @@ class Trainer:
         return float(np.mean(self.predict(images) == labels))
 
     @torch.no_grad()
-    def hidden_activations(self, images, layer: int, batch_size: int = 10000) -> np.ndarray:
+    def hidden_activations(self, images, layer: int, batch_size: int = EVAL_BATCH) -> np.ndarray:
         """Activations after the ReLU of a layer, in eval mode.
 
         Parameters

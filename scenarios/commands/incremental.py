@@ -38,7 +38,7 @@ from typing import Sequence
 from scenarios.experiments.incremental import (ARMS, CONVENTIONS, DATASET_PRESETS, PROTOCOLS, QUICK,
                                                IncrementalConfig, merge, preset_schedule, run, save,
                                                table_markdown)
-from scenarios.experiments.selection import COEFFICIENT_ARMS, search, select_coefficients
+from scenarios.experiments.selection import COEFFICIENT_ARMS, MAX_SLEEP_SPIKES, search, select_coefficients
 from scenarios.runs.results import to_jsonable as _jsonable
 
 __all__ = ["build_parser", "config_from_args", "main"]
@@ -107,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--search-base", default=None, help="preset the search starts from (default: --preset)")
     p.add_argument("--prune-after", default="S2",
                    help="stage after which a search trial may be pruned ('none': never)")
+    p.add_argument("--max-sleep-spikes", type=float, default=MAX_SLEEP_SPIKES, metavar="S",
+                   help="abandon (prune) a --search trial whose sleep fires more than S spikes per step, input "
+                        f"excluded (default {MAX_SLEEP_SPIKES:g}; 0: no limit)")
     p.add_argument("--sampler-seed", type=int, default=0, help="seed of the TPE sampler")
     p.add_argument("--startup-trials", type=int, default=10,
                    help="random trials of --search before TPE models the objective and pruning starts")
@@ -201,7 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 prune = None if args.prune_after.lower() == "none" else args.prune_after
                 summary = search(cfg, args.search, out, seeds=seeds, base=args.search_base, prune_after=prune,
                                  sampler_seed=args.sampler_seed, n_startup_trials=args.startup_trials,
-                                 workers=args.workers, scheduler=args.scheduler)
+                                 workers=args.workers, scheduler=args.scheduler,
+                                 max_sleep_spikes=args.max_sleep_spikes or None)
                 figures = plot_search(out) if not args.no_plot else []
                 shown = summary["best"]
         except ValueError as exc:

@@ -339,7 +339,8 @@ def _linears(model: nn.Module) -> list[nn.Linear]:
 
 def sleep_model(model: nn.Sequential, calibration: np.ndarray, params: SRCParams,
                 convention: str = "authors", backend: str = "torch", device: str = "cpu",
-                seed: int | None = None, build_directory: Any = None) -> dict:
+                seed: int | None = None, build_directory: Any = None,
+                max_spikes_per_step: float | None = None) -> dict:
     """One SRC phase on ``model`` (weights updated in place); returns its statistics.
 
     Parameters
@@ -362,6 +363,9 @@ def sleep_model(model: nn.Sequential, calibration: np.ndarray, params: SRCParams
         Seed of the input raster.
     build_directory : path-like, optional
         Brian2 standalone directory (re-used between phases).
+    max_spikes_per_step : float, optional
+        Passed to :func:`bridge.src.sleep` (torch): the phase raises
+        :class:`bridge.src.SleepActivityError` above this activity.
 
     Returns
     -------
@@ -376,6 +380,8 @@ def sleep_model(model: nn.Sequential, calibration: np.ndarray, params: SRCParams
     """
     t0 = time.perf_counter()
     kw = dict(backend=backend, device=device, seed=seed)
+    if max_spikes_per_step is not None:
+        kw["max_spikes_per_step"] = max_spikes_per_step
     if backend == "brian2" and build_directory is not None:
         kw["build_directory"] = build_directory
     calibration = np.asarray(calibration, dtype=np.float32)
@@ -871,7 +877,7 @@ def class_correlations(trainer: Trainer, x: np.ndarray, y: np.ndarray,
 def run_arm(arm: str, cfg: IncrementalConfig, data: TaskData, seed: int, params: SRCParams,
             log=None, build_directory: Any = None, correlations: bool | None = None,
             stage_eval: bool = True, memory: int | None = None, stop: str | None = None,
-            state: dict | None = None) -> dict:
+            state: dict | None = None, max_sleep_spikes: float | None = None) -> dict:
     """Train (and sleep) one arm of one trial and evaluate it after every stage.
 
     The arm's parts (:data:`ARM_SPECS`) are put together here: the method's
@@ -912,6 +918,10 @@ def run_arm(arm: str, cfg: IncrementalConfig, data: TaskData, seed: int, params:
         A ``"state"`` returned by an earlier call with the same arguments:
         continue after its stage. The result then covers every stage from
         the first, exactly as one uninterrupted call.
+    max_sleep_spikes : float, optional
+        Abandon the arm with :class:`bridge.src.SleepActivityError` when a
+        sleep fires more than this many spikes per step (torch backend; see
+        :func:`bridge.src.sleep`). None: no limit.
 
     Returns
     -------
@@ -984,7 +994,7 @@ def run_arm(arm: str, cfg: IncrementalConfig, data: TaskData, seed: int, params:
             p = dataclasses.replace(params, steps=schedule[k])
             info = sleep_model(model, calib, p, cfg.convention, cfg.backend, cfg.device,
                                seed=derived_seed(seed, 11, _ARM_IDS[arm], k, width=32),
-                               build_directory=build_directory)
+                               build_directory=build_directory, max_spikes_per_step=max_sleep_spikes)
             rec["timing"]["sleep"] += info["seconds"]
             rec["timing"]["sleep_total"] += info["total_seconds"]
             rec["sleeps"].append(info)

@@ -26,7 +26,12 @@ on any Dask cluster:
   accuracy over the tasks seen so far is reported to Optuna's percentile
   pruner, which stops the trials in the bottom quarter; the others continue
   from the saved state to the end. The objective is the mean final
-  validation accuracy over all tasks. The figures are
+  validation accuracy over all tasks. A candidate whose sleep fires more
+  than ``max_sleep_spikes`` spikes per step (input excluded; the search
+  box holds leak-free, low-threshold corners where the whole network fires
+  in every step, and the event-driven sleep then takes many minutes) is
+  abandoned as soon as the average is exceeded and told to Optuna as
+  pruned, with the reason in its ``rejected`` attribute. The figures are
   :mod:`scenarios.figures.selection` (Optuna's plots, drawn from the journal).
 """
 
@@ -44,13 +49,14 @@ from typing import Sequence
 import numpy as np
 
 from bridge.presets import SRCParams
+from bridge.src import SleepActivityError
 from scenarios.experiments.incremental import (ARM_SPECS, IncrementalConfig, _config_dict, load_task_data,
                                                resolve_preset, run_arm, stage_labels)
 from scenarios.runs.grid import point_key, run_grid
 from scenarios.runs.results import RESULT_JSON, load_result, save_result, to_jsonable
 from scenarios.runs.stats import mean_sd
 
-__all__ = ["COEFFICIENT_GRIDS", "COEFFICIENT_ARMS", "SEARCH_SPACE", "STUDY_NAME", "best_value", "select_coefficients",
+__all__ = ["COEFFICIENT_GRIDS", "COEFFICIENT_ARMS", "MAX_SLEEP_SPIKES", "SEARCH_SPACE", "STUDY_NAME", "best_value", "select_coefficients",
            "search", "params_from_trial", "preset_entry"]
 
 #: Arm whose key coefficient each field of :class:`IncrementalConfig` is.
@@ -81,6 +87,11 @@ SEARCH_SPACE = {
 }
 #: Name of the Optuna study in the journal.
 STUDY_NAME = "src-preset"
+#: Default activity limit of a search's sleeps, in spikes per step of all
+#: spiking layers (input excluded): the authors' Fashion preset fires 0.003
+#: to 0.25 per step there; 50 is ~2 % of the 2410 neurons of 784-1200-1200-10
+#: in every step.
+MAX_SLEEP_SPIKES = 50.0
 
 
 # --------------------------------------------------------------------------
@@ -168,9 +179,14 @@ def _search_point(point: dict, config: dict) -> dict:
         state = torch.load(prev_dir / "state.pt", weights_only=False)
     stop = None if point["stage"] == "end" else point["stage"]
     t0 = time.perf_counter()
-    r = run_arm("src", cfg, _worker_data(cfg), int(point["seed"]), params, correlations=False,
-                stage_eval=False, stop=stop, state=state)
     run_dir = out / "runs" / point_key(point)
+    try:
+        r = run_arm("src", cfg, _worker_data(cfg), int(point["seed"]), params, correlations=False,
+                    stage_eval=False, stop=stop, state=state, max_sleep_spikes=config.get("max_sleep_spikes"))
+    except SleepActivityError as exc:
+        row = {**point, "rejected": str(exc), "seconds": time.perf_counter() - t0}
+        save_result(run_dir, {"kind": "search-point", **row})
+        return row
     run_dir.mkdir(parents=True, exist_ok=True)
     if "state" in r:
         torch.save(r.pop("state"), run_dir / "state.pt.tmp")
@@ -289,7 +305,7 @@ def _distributions() -> dict:
 def search(cfg: IncrementalConfig, n_trials: int, out: str | os.PathLike, seeds: Sequence[int] = (1000, 1001),
            base: str | None = None, prune_after: str | None = "S2", sampler_seed: int = 0,
            n_startup_trials: int = 10, prune_percentile: float = 25.0, workers: int = 1,
-           scheduler: str | None = None, log=print) -> dict:
+           scheduler: str | None = None, max_sleep_spikes: float | None = MAX_SLEEP_SPIKES, log=print) -> dict:
     """Optuna TPE search for an SRC preset on the validation split (see the module docstring).
 
     Parameters
@@ -320,6 +336,9 @@ def search(cfg: IncrementalConfig, n_trials: int, out: str | os.PathLike, seeds:
     workers, scheduler
         The Dask cluster of :func:`~scenarios.runs.grid.run_grid` (one local
         cluster of ``workers`` processes is kept for the whole search).
+    max_sleep_spikes : float or None
+        Activity limit of the sleeps (spikes per step, input excluded): a
+        candidate above it is abandoned and pruned (None: no limit).
 
     Returns
     -------
@@ -340,6 +359,9 @@ def search(cfg: IncrementalConfig, n_trials: int, out: str | os.PathLike, seeds:
         raise ValueError(f"n_startup_trials={n_startup_trials!r}: must be an integer >= 0")
     if not seeds:
         raise ValueError("seeds: at least one seed is needed")
+    if max_sleep_spikes is not None and not (isinstance(max_sleep_spikes, (int, float))
+                                             and math.isfinite(max_sleep_spikes) and max_sleep_spikes > 0):
+        raise ValueError(f"max_sleep_spikes={max_sleep_spikes!r}: must be a number > 0 (or None for no limit)")
     labels = stage_labels(cfg.n_tasks, True, cfg.sleep_every)
     if prune_after is not None and (prune_after not in labels or prune_after == labels[-1]):
         raise ValueError(f"prune_after={prune_after!r}: must be a stage of the SRC arm before the last, "
@@ -354,7 +376,7 @@ def search(cfg: IncrementalConfig, n_trials: int, out: str | os.PathLike, seeds:
         sampler=optuna.samplers.TPESampler(seed=sampler_seed, n_startup_trials=n_startup_trials),
         pruner=optuna.pruners.PercentilePruner(prune_percentile, n_startup_trials=n_startup_trials))
     settings = {"config": _config_dict(cfg), "seeds": [int(s) for s in seeds], "base_preset": base_name,
-                "prune_after": prune_after, "search_space": SEARCH_SPACE}
+                "prune_after": prune_after, "search_space": SEARCH_SPACE, "max_sleep_spikes": max_sleep_spikes}
     stored = study.user_attrs.get("settings")
     if stored is None:
         study.set_user_attr("settings", to_jsonable(settings))
@@ -383,7 +405,8 @@ def search(cfg: IncrementalConfig, n_trials: int, out: str | os.PathLike, seeds:
         scheduler = cluster.scheduler_address
     try:
         if n_done < n_trials:
-            config = {"out": str(out), "cfg": cfg, "base": base_p, "x": _from_params(base_p), "previous": {}}
+            config = {"out": str(out), "cfg": cfg, "base": base_p, "x": _from_params(base_p), "previous": {},
+                      "max_sleep_spikes": max_sleep_spikes}
             run_grid([{**common, "seed": int(s)} for s in seeds], config, _search_point, scheduler=scheduler,
                      progress=False, label="search T1")
         while n_done < n_trials:
@@ -391,9 +414,11 @@ def search(cfg: IncrementalConfig, n_trials: int, out: str | os.PathLike, seeds:
             x = {k: float(trial.params[k]) for k in SEARCH_SPACE}
             cand = _candidate_key(x)
             t0 = time.perf_counter()
-            value = _evaluate_trial(study, trial, x, cand, cfg, base_p, seeds, prune_after, out, scheduler, common)
+            value = _evaluate_trial(study, trial, x, cand, cfg, base_p, seeds, prune_after, out, scheduler, common,
+                                    max_sleep_spikes)
             n_done += 1
-            what = "pruned" if value is None else f"{100 * value:.2f}%"
+            rejected = trial.user_attrs.get("rejected")
+            what = f"{100 * value:.2f}%" if value is not None else (f"rejected ({rejected})" if rejected else "pruned")
             log(f"[search] trial {trial.number} ({n_done}/{n_trials}): {what} ({time.perf_counter() - t0:.0f} s)  "
                 + ", ".join(f"{k} {v:.4g}" for k, v in x.items()))
     finally:
@@ -408,11 +433,13 @@ def _clip(x: dict) -> dict:
     return {k: float(min(max(v, SEARCH_SPACE[k][0]), SEARCH_SPACE[k][1])) for k, v in x.items()}
 
 
-def _evaluate_trial(study, trial, x, cand, cfg, base_p, seeds, prune_after, out, scheduler, common) -> float | None:
+def _evaluate_trial(study, trial, x, cand, cfg, base_p, seeds, prune_after, out, scheduler, common,
+                    max_sleep_spikes=None) -> float | None:
     """Run one trial's points (pruning stage, then the end); tell Optuna; the value, or None if pruned."""
     import optuna
 
-    config = {"out": str(out), "cfg": cfg, "base": base_p, "x": x, "previous": {}}
+    config = {"out": str(out), "cfg": cfg, "base": base_p, "x": x, "previous": {},
+              "max_sleep_spikes": max_sleep_spikes}
     stages = ([prune_after] if prune_after else []) + ["end"]
     previous = common
     for stage in stages:
@@ -420,6 +447,12 @@ def _evaluate_trial(study, trial, x, cand, cfg, base_p, seeds, prune_after, out,
         points = [{"arm": "src", "stage": stage, "cand": cand, "seed": int(s)} for s in seeds]
         run_grid(points, config, _search_point, scheduler=scheduler, progress=False, label=f"trial {trial.number}")
         rows = _load_rows(out, points)
+        rejected = [r["rejected"] for r in rows if "rejected" in r]
+        if rejected:
+            trial.set_user_attr("rejected", rejected[0])
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            _drop_states(out, [{**p, "stage": s} for p in points for s in stages])
+            return None
         trial.set_user_attr(f"per_seed_{stage}", [r["overall"][-1] for r in rows])
         if stage != "end":
             seen = int(stage[1:])

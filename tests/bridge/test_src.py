@@ -12,7 +12,7 @@ from torch import nn
 
 from bridge.convert import SpikingSpec, from_torch
 from bridge.presets import SRCParams, preset
-from bridge.src import SleepResult, gate, input_raster, mean_image, simulate, sleep
+from bridge.src import SleepActivityError, SleepResult, gate, input_raster, mean_image, simulate, sleep
 
 torch.set_num_threads(1)
 
@@ -127,6 +127,32 @@ def test_brian2_numpy_equals_torch(dtype, rtol):
         np.testing.assert_allclose(b, a, rtol=rtol, atol=rtol * 1e-3, err_msg=f"layer {k}")
         np.testing.assert_allclose(d, a, rtol=rtol, atol=rtol * 1e-3, err_msg=f"layer {k}")
         assert np.mean(a != w0) > 0.3  # weights changed
+
+
+@pytest.mark.parametrize("mode", ["sparse", "dense"])
+def test_activity_limit_stops_a_busy_sleep_and_leaves_a_quiet_one_unchanged(mode):
+    spec, _ = _random_net()
+    raster = np.random.default_rng(3).random((2500, 20)) < 0.3  # chunks of 1000, 1000, 500 steps
+    params = _params(2500, inc=0.01, dec=0.002, g_scale=0.001, decay=0.999)
+    free = sleep(spec, np.zeros(20), params, input_raster=raster, torch_mode=mode)
+    hidden = free.spikes_per_layer[1:].sum()
+    assert hidden > 0.5 * 2500  # the network is busy: > 0.5 spikes per step, input excluded
+    # the limit is checked only at chunk ends and changes nothing below it
+    limited = sleep(spec, np.zeros(20), params, input_raster=raster, torch_mode=mode,
+                    max_spikes_per_step=hidden / 1000 + 1)
+    np.testing.assert_array_equal(limited.spikes_per_layer, free.spikes_per_layer)
+    for a, b in zip(limited.spec_after.weights, free.spec_after.weights):
+        np.testing.assert_array_equal(a, b)
+    # a limit under the run's average is exceeded at some chunk's end
+    with pytest.raises(SleepActivityError, match=r"spikes per step over its first \d+ steps, above "
+                                                 r"max_spikes_per_step=0.25"):
+        sleep(spec, np.zeros(20), params, input_raster=raster, torch_mode=mode,
+              max_spikes_per_step=0.25)
+    for bad in (0, -1.0, float("nan"), True):
+        with pytest.raises(ValueError, match="max_spikes_per_step"):
+            sleep(spec, np.zeros(20), params, input_raster=raster, max_spikes_per_step=bad)
+    with pytest.raises(ValueError, match="only backend='torch'"):
+        sleep(spec, np.zeros(20), params, input_raster=raster, backend="brian2", max_spikes_per_step=1.0)
 
 
 # --------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Tests for scenarios.ann.mlp: model layout, training, SAM/GNP, task helpers."""
 
+import contextlib
 import dataclasses
 
 import numpy as np
@@ -10,6 +11,7 @@ from torch import nn
 from scenarios.ann.mlp import (
     TrainConfig,
     Trainer,
+    denormals_flushed,
     first_n_per_task,
     make_mlp,
     permute_pixels,
@@ -306,3 +308,27 @@ def test_permute_pixels():
     assert np.array_equal(p[1] - p[0], np.full((3, 3), 9.0))
     assert np.array_equal(permute_pixels(imgs, seed=0), p)
     assert not np.array_equal(permute_pixels(imgs, seed=1), p)
+
+
+def test_training_flushes_denormals_and_switches_it_off_afterwards(monkeypatch):
+    tiny = torch.tensor([1e-39], dtype=torch.float32)  # a float32 denormal
+    if not torch.set_flush_denormal(False):
+        pytest.skip("this CPU cannot flush denormals")
+    assert float(tiny * 2.0) > 0
+    with denormals_flushed():
+        assert float(tiny * 2.0) == 0.0
+    assert float(tiny * 2.0) > 0
+    # the same trained weights with and without it: flushed values are below a weight's rounding step
+    rng = np.random.default_rng(0)
+    x, y = rng.random((64, 16)).astype(np.float32), rng.integers(0, 3, 64)
+    x[:, :4] = 0.0  # inputs without gradient: their momentum buffers decay to the denormal range
+    runs = []
+    for flush in (True, False):
+        model = make_mlp(SIZES, seed=0)
+        trainer = Trainer(model, TrainConfig(epochs=40, batch_size=8, seed=0))
+        with monkeypatch.context() as m:
+            if not flush:
+                m.setattr("scenarios.ann.mlp.denormals_flushed", contextlib.nullcontext)
+            trainer.fit(x, y, 3)
+        runs.append([p.detach().clone() for p in model.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*runs))

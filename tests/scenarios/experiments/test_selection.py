@@ -128,3 +128,23 @@ def test_a_killed_search_resumes_without_rerunning_finished_trials(tmp_path):
     # another search with other settings cannot use this journal
     with pytest.raises(ValueError, match="other settings"):
         sel.search(inc.IncrementalConfig(**TINY), 9, out, seeds=(1000, 1001), prune_after="S1")
+
+
+def test_a_candidate_whose_sleep_is_too_busy_is_rejected_and_pruned(tmp_path):
+    cfg = inc.IncrementalConfig(**TINY)
+    free = sel.search(cfg, 1, tmp_path / "free", seeds=(1000,), prune_after=None, n_startup_trials=1,
+                      max_sleep_spikes=None, log=lambda s: None)
+    assert free["states"]["COMPLETE"] == 1
+    busy = load_result(next((tmp_path / "free" / "runs").glob("*stage=end")))["spikes_per_step"]
+    assert max(sum(s[1:]) for s in busy) > 0  # the base preset's sleeps make the hidden layers fire
+    # a limit under that activity abandons the base trial in its first sleep
+    summary = sel.search(cfg, 1, tmp_path / "limited", seeds=(1000,), prune_after=None, n_startup_trials=1,
+                         max_sleep_spikes=1e-6, log=lambda s: None)
+    (trial,) = summary["trials"]
+    assert trial["state"] == "PRUNED" and summary["best"] is None
+    assert "above max_spikes_per_step=1e-06" in trial["user_attrs"]["rejected"]
+    # only the state after the first task (shared by every trial) is kept
+    assert [f.parent.name for f in (tmp_path / "limited" / "runs").glob("*/state.pt")] == [
+        "src__seed=1000__cand=common__stage=T1"]
+    with pytest.raises(ValueError, match="max_sleep_spikes=-1"):
+        sel.search(cfg, 1, tmp_path / "bad", seeds=(1000,), max_sleep_spikes=-1.0)
