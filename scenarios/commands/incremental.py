@@ -16,7 +16,9 @@ baselines' coefficients
 (:func:`scenarios.experiments.selection.select_coefficients`) and
 ``--search N`` runs the Optuna search for an SRC preset
 (:func:`scenarios.experiments.selection.search`); both draw their figures
-(:mod:`scenarios.figures.selection`).
+(:mod:`scenarios.figures.selection`). ``--search-trial DIR[:N]`` runs the
+protocol with the preset of a search's trial N (default its best), which is
+how a search's winner is scored on the test set.
 
 Usage::
 
@@ -24,12 +26,14 @@ Usage::
     sleep-snn incremental --protocol paper --trials 5 --out results/incremental_paper
     sleep-snn incremental --arms src --sleep-every 2 --out results/every2
     sleep-snn incremental --validation 1000 --search 40 --out results/search
+    sleep-snn incremental --search-trial results/search --arms src --trials 5 --out results/search_best
     sleep-snn incremental --quick --out /tmp/inc
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -38,7 +42,8 @@ from typing import Sequence
 from scenarios.experiments.incremental import (ARMS, CONVENTIONS, DATASET_PRESETS, PROTOCOLS, QUICK,
                                                IncrementalConfig, merge, preset_schedule, run, save,
                                                table_markdown)
-from scenarios.experiments.selection import COEFFICIENT_ARMS, MAX_SLEEP_SPIKES, search, select_coefficients
+from scenarios.experiments.selection import (COEFFICIENT_ARMS, MAX_SLEEP_SPIKES, search, select_coefficients,
+                                             trial_preset)
 from scenarios.runs.results import to_jsonable as _jsonable
 
 __all__ = ["build_parser", "config_from_args", "main"]
@@ -60,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default=None,
                    help="SRC preset (default: the dataset's: fashion->fashion, mnist->mnist, digits->mnist); "
                         "also tuned presets such as fashion-tuned")
+    p.add_argument("--search-trial", default=None, metavar="DIR[:N]",
+                   help="use the SRC preset of trial N (default: the best) of the --search in DIR, with its "
+                        "sleep schedule: how a search's winner is scored on the test set")
     p.add_argument("--n-per-task", type=int, default=5000)
     p.add_argument("--protocol", choices=tuple(PROTOCOLS), default="code",
                    help="code: the authors' code (2 epochs, squared error, U(-0.01, 0.01)); paper: the paper's "
@@ -136,6 +144,20 @@ def config_from_args(args: argparse.Namespace) -> IncrementalConfig:
     if args.quick:
         kw.update(QUICK)
     return IncrementalConfig(**kw)
+
+
+def _search_trial_config(cfg: IncrementalConfig, args: argparse.Namespace):
+    """``cfg`` with the preset name and sleep schedule of ``--search-trial DIR[:N]``, and its SRCParams."""
+    if args.preset or args.sleep_steps is not None or args.sleep_increment is not None:
+        raise ValueError(f"--search-trial={args.search_trial!r} sets the preset and the sleep schedule; "
+                         "leave out --preset, --sleep-steps and --sleep-increment")
+    directory, sep, number = args.search_trial.rpartition(":")
+    if not sep or not number.strip().isdigit():
+        directory, number = args.search_trial, None
+    info = trial_preset(directory, None if number is None else int(number))
+    print(f"search trial {info['name']}: validation {100 * info['value']:.2f} %, base preset {info['base']}")
+    return dataclasses.replace(cfg, preset=info["name"], sleep_steps=info["sleep_steps"],
+                               sleep_increment=info["sleep_increment"]), info["params"]
 
 
 def _ints(text: str, option: str) -> tuple:
@@ -215,8 +237,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"wrote {path}")
         print(json.dumps(_jsonable(shown), indent=1))
         return 0
+    params = None
+    if args.search_trial:
+        try:
+            cfg, params = _search_trial_config(cfg, args)
+        except ValueError as exc:
+            print(f"sleep-snn incremental: {exc}", file=sys.stderr)
+            return 2
     build_dir = out / "brian2_build" if cfg.backend == "brian2" else None
-    result = run(cfg, build_directory=build_dir)
+    result = run(cfg, build_directory=build_dir, params=params)
     save(result, out)
     print(table_markdown(result))
     if not args.no_plot:  # matplotlib is imported only when figures are drawn

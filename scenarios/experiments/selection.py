@@ -56,8 +56,8 @@ from scenarios.runs.grid import point_key, run_grid
 from scenarios.runs.results import RESULT_JSON, load_result, save_result, to_jsonable
 from scenarios.runs.stats import mean_sd
 
-__all__ = ["COEFFICIENT_GRIDS", "COEFFICIENT_ARMS", "MAX_SLEEP_SPIKES", "SEARCH_SPACE", "STUDY_NAME", "best_value", "select_coefficients",
-           "search", "params_from_trial", "preset_entry"]
+__all__ = ["COEFFICIENT_GRIDS", "COEFFICIENT_ARMS", "MAX_SLEEP_SPIKES", "SEARCH_SPACE", "STUDY_NAME", "best_value",
+           "select_coefficients", "search", "params_from_trial", "preset_entry", "trial_preset"]
 
 #: Arm whose key coefficient each field of :class:`IncrementalConfig` is.
 COEFFICIENT_ARMS = {"ewc_lambda": "ewc", "si_c": "si", "owm_alpha": "owm"}
@@ -427,6 +427,57 @@ def search(cfg: IncrementalConfig, n_trials: int, out: str | os.PathLike, seeds:
     summary = _search_summary(study, cfg, base_p, settings)
     (out / "search_summary.json").write_text(json.dumps(to_jsonable(summary), indent=1))
     return summary
+
+
+def trial_preset(out: str | os.PathLike, number: int | None = None) -> dict:
+    """The SRC preset of one complete trial of a search in ``out`` (default: its best trial).
+
+    Reads the journal, so a search that is still running or was stopped can
+    be used. This is how a search's winner (or any other trial) is evaluated
+    on the test set: ``sleep-snn incremental --search-trial DIR[:N]``.
+
+    Returns
+    -------
+    dict
+        ``name`` (``"<directory name>#<trial>"``), ``number``, ``value``
+        (validation score), ``params`` (:class:`~bridge.presets.SRCParams`),
+        ``sleep_steps`` and ``sleep_increment`` (the search's schedule scaled
+        by the trial's ``sleep_scale``), ``base`` (the search's base preset).
+
+    Raises
+    ------
+    ValueError
+        No journal in ``out``, no complete trial, or ``number`` is not a
+        complete trial (the message lists the complete ones).
+    """
+    import optuna
+
+    out = Path(out)
+    if not (out / "journal.log").is_file():
+        raise ValueError(f"search directory {str(out)!r} has no journal.log (run --search there first)")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.load_study(study_name=STUDY_NAME, storage=_storage(out))
+    except KeyError:
+        raise ValueError(f"{out / 'journal.log'} holds no study named {STUDY_NAME!r}") from None
+    complete = {t.number: t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))}
+    if not complete:
+        raise ValueError(f"the search in {str(out)!r} has no complete trial yet")
+    if number is None:
+        number = max(complete.values(), key=lambda t: (t.value, -t.number)).number
+    if number not in complete:
+        raise ValueError(f"trial {number}: not a complete trial of the search in {str(out)!r}; complete trials: "
+                         f"{', '.join(str(n) for n in sorted(complete))}")
+    trial = complete[number]
+    settings = study.user_attrs["settings"]
+    x = {k: float(trial.params[k]) for k in SEARCH_SPACE}
+    base = settings["base_preset"]
+    cfg = settings["config"]
+    f = x["sleep_scale"]
+    return {"name": f"{out.resolve().name}#{number}", "number": number, "value": float(trial.value),
+            "params": params_from_trial(resolve_preset(base), x), "base": base,
+            "sleep_steps": max(1, int(round(int(cfg["sleep_steps"]) * f))),
+            "sleep_increment": int(round(int(cfg["sleep_increment"]) * f))}
 
 
 def _clip(x: dict) -> dict:

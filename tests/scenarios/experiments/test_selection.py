@@ -135,6 +135,26 @@ def test_a_candidate_whose_sleep_is_too_busy_is_rejected_and_pruned(tmp_path):
     free = sel.search(cfg, 1, tmp_path / "free", seeds=(1000,), prune_after=None, n_startup_trials=1,
                       max_sleep_spikes=None, log=lambda s: None)
     assert free["states"]["COMPLETE"] == 1
+    # the preset of a trial, for scoring it on the test set (--search-trial DIR[:N])
+    chosen = sel.trial_preset(tmp_path / "free")  # the best: here trial 0, the base preset
+    assert chosen["number"] == 0 and chosen["name"] == "free#0" and chosen["base"] == "mnist"
+    assert chosen["params"].beta == preset("mnist").beta and chosen["params"].decay == pytest.approx(preset("mnist").decay)
+    assert (chosen["sleep_steps"], chosen["sleep_increment"]) == (TINY["sleep_steps"], TINY["sleep_increment"])
+    assert chosen["value"] == free["best"]["value"]
+    with pytest.raises(ValueError, match="trial 3: not a complete trial .* complete trials: 0"):
+        sel.trial_preset(tmp_path / "free", 3)
+    with pytest.raises(ValueError, match="has no journal.log"):
+        sel.trial_preset(tmp_path / "nowhere")
+    from scenarios.commands.incremental import main as incremental_main
+    assert incremental_main(["--quick", "--search-trial", f"{tmp_path / 'free'}:3", "--out", str(tmp_path / "x")]) == 2
+    assert incremental_main(["--quick", "--search-trial", str(tmp_path / "free"), "--preset", "mnist",
+                             "--out", str(tmp_path / "x")]) == 2
+    assert incremental_main(["--quick", "--search-trial", str(tmp_path / "free"), "--arms", "src", "--trials", "1",
+                             "--no-plot", "--out", str(tmp_path / "x")]) == 0
+    record = json.loads((tmp_path / "x" / "result.json").read_text())
+    assert record["preset"]["name"] == "free#0"
+    assert record["preset"]["params"]["beta"] == list(chosen["params"].beta)
+    assert record["sleep_schedule"][0] == chosen["sleep_steps"]
     busy = load_result(next((tmp_path / "free" / "runs").glob("*stage=end")))["spikes_per_step"]
     assert max(sum(s[1:]) for s in busy) > 0  # the base preset's sleeps make the hidden layers fire
     # a limit under that activity abandons the base trial in its first sleep
