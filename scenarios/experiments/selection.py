@@ -106,13 +106,20 @@ def params_from_trial(base: SRCParams, x: dict) -> SRCParams:
                                beta=(x["beta0"], x["beta1"], x["beta2"]), **extra)
 
 
+def _scaled_schedule(sleep_steps: int, sleep_increment: int, f: float) -> tuple[int, int]:
+    """A sleep schedule ``(sleep_steps, sleep_increment)`` multiplied by ``f`` (whole steps, >= 1 step)."""
+    if f == 1.0:
+        return int(sleep_steps), int(sleep_increment)
+    return max(1, int(round(sleep_steps * f))), int(round(sleep_increment * f))
+
+
 def _scaled_config(cfg: IncrementalConfig, x: dict) -> IncrementalConfig:
     """``cfg`` with its sleep schedule multiplied by ``x["sleep_scale"]`` (if present)."""
     f = x.get("sleep_scale", 1.0)
     if f == 1.0:
         return cfg
-    return dataclasses.replace(cfg, sleep_steps=max(1, int(round(cfg.sleep_steps * f))),
-                               sleep_increment=int(round(cfg.sleep_increment * f)))
+    steps, increment = _scaled_schedule(cfg.sleep_steps, cfg.sleep_increment, f)
+    return dataclasses.replace(cfg, sleep_steps=steps, sleep_increment=increment)
 
 
 def _from_params(p: SRCParams) -> dict:
@@ -472,12 +479,11 @@ def trial_preset(out: str | os.PathLike, number: int | None = None) -> dict:
     settings = study.user_attrs["settings"]
     x = {k: float(trial.params[k]) for k in SEARCH_SPACE}
     base = settings["base_preset"]
-    cfg = settings["config"]
-    f = x["sleep_scale"]
+    steps, increment = _scaled_schedule(int(settings["config"]["sleep_steps"]),
+                                        int(settings["config"]["sleep_increment"]), x["sleep_scale"])
     return {"name": f"{out.resolve().name}#{number}", "number": number, "value": float(trial.value),
             "params": params_from_trial(resolve_preset(base), x), "base": base,
-            "sleep_steps": max(1, int(round(int(cfg["sleep_steps"]) * f))),
-            "sleep_increment": int(round(int(cfg["sleep_increment"]) * f))}
+            "sleep_steps": steps, "sleep_increment": increment}
 
 
 def _clip(x: dict) -> dict:
