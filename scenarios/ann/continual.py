@@ -70,6 +70,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from scenarios.ann.mlp import TrainingDivergedError
+
 __all__ = [
     "ContinualPlugin",
     "EWCParams",
@@ -246,6 +248,9 @@ def fisher_diagonal(model: nn.Module, images, labels, loss: str = "mse", classes
             xb, yb = x[start:start + int(batch_size)], y[start:start + int(batch_size)]
             model.zero_grad(set_to_none=True)
             out = model(xb)
+            if not bool(torch.isfinite(out.detach()).all()):
+                raise TrainingDivergedError("the Fisher information is undefined: the model's outputs are not finite "
+                                         "(training diverged; lower the learning rate or the penalty's coefficient)")
             if loss == "mse":
                 if targets == "model":
                     noise = torch.randn(out.shape, generator=generator).to(device=device, dtype=out.dtype)

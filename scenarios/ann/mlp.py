@@ -56,6 +56,7 @@ from scenarios.runs.seeds import derived_seed
 __all__ = [
     "CONVENTIONS",
     "EVAL_BATCH",
+    "TrainingDivergedError",
     "denormals_flushed",
     "DEFAULT_TASKS",
     "make_mlp",
@@ -389,6 +390,10 @@ class TrainConfig:
 
 
 # --------------------------------------------------------------------------- trainer
+class TrainingDivergedError(FloatingPointError):
+    """Training produced a non-finite loss or output (too large a learning rate or penalty coefficient)."""
+
+
 #: Images per forward pass of :meth:`Trainer.outputs` and
 #: :meth:`Trainer.hidden_activations`: 784-1200-1200-10 on 10 000 images
 #: runs ~20 % faster in batches of 2048 than in one batch of 10 000 on one
@@ -576,6 +581,11 @@ class Trainer:
         list of float
             Mean training loss (without the GNP penalty) per epoch, each batch
             weighted by its size.
+
+        Raises
+        ------
+        TrainingDivergedError
+            The loss of an epoch is not finite (training diverged).
         """
         epochs = self.config.epochs if epochs is None else epochs
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
@@ -610,6 +620,10 @@ class Trainer:
                     for start in range(0, n, self.config.batch_size):
                         idx = order[start:start + self.config.batch_size]
                         total += self._step(x[idx], y[idx], loss_fn) * len(idx)
+                    if not math.isfinite(total):
+                        raise TrainingDivergedError(
+                            f"training diverged: the mean loss of epoch {len(history) + 1} is {total / n} "
+                            f"(lr {self.config.lr:g}; lower it, or the continual-learning penalty's coefficient)")
                     history.append(total / n)
             finally:
                 self.model.train(was_training)

@@ -32,7 +32,8 @@ class UserError(Exception):
 
 #: The library's own error classes that describe a user's mistake (a bad
 #: parameter, missing or damaged data or result files, an unknown backend, an
-#: unreachable cluster): ``sleep-snn`` reports them like :class:`UserError`.
+#: unreachable cluster, a training that diverges with the chosen learning rate
+#: or coefficient): ``sleep-snn`` reports them like :class:`UserError`.
 #: Qualified names, so that checking an exception imports nothing.
 USER_ERRORS = (
     "scenarios.commands.common.UserError",
@@ -42,6 +43,7 @@ USER_ERRORS = (
     "bridge.convert.ConversionError",
     "scenarios.runs.results.ResultFileError",
     "scenarios.runs.grid.GridError",
+    "scenarios.ann.mlp.TrainingDivergedError",
 )
 
 

@@ -50,6 +50,7 @@ import numpy as np
 
 from bridge.presets import SRCParams
 from bridge.src import SleepActivityError
+from scenarios.ann.mlp import TrainingDivergedError
 from scenarios.experiments.incremental import (ARM_SPECS, IncrementalConfig, _config_dict, load_task_data,
                                                resolve_preset, run_arm, stage_labels)
 from scenarios.runs.grid import point_key, run_grid
@@ -164,9 +165,13 @@ def _coefficient_point(point: dict, config: dict) -> dict:
     name = point["coef"]
     cfg = dataclasses.replace(cfg, **{name: float(point["value"])})
     t0 = time.perf_counter()
-    r = run_arm(point["arm"], cfg, _worker_data(cfg), int(point["seed"]), config["params"], correlations=False,
-                stage_eval=False)
-    row = {**point, "score": r["overall"][-1], "per_task": r["acc"][-1], "seconds": time.perf_counter() - t0}
+    try:
+        r = run_arm(point["arm"], cfg, _worker_data(cfg), int(point["seed"]), config["params"], correlations=False,
+                    stage_eval=False)
+    except TrainingDivergedError as exc:  # the value makes training diverge: recorded, never chosen
+        row = {**point, "score": None, "diverged": str(exc), "seconds": time.perf_counter() - t0}
+    else:
+        row = {**point, "score": r["overall"][-1], "per_task": r["acc"][-1], "seconds": time.perf_counter() - t0}
     save_result(Path(config["out"]) / "runs" / point_key(point), {"kind": "selection-point", **row})
     return row
 
@@ -254,8 +259,9 @@ def select_coefficients(cfg: IncrementalConfig, out: str | os.PathLike,
     -------
     dict
         ``best`` (coefficient -> value), ``scores`` (coefficient -> value ->
-        mean validation accuracy), ``per_seed``, ``config``; also written to
-        ``out/selection.json``.
+        mean validation accuracy, or None where training diverged on a seed:
+        such a value is never chosen), ``per_seed``, ``config``; also
+        written to ``out/selection.json``.
     """
     if cfg.validation <= 0:
         raise ValueError(f"validation={cfg.validation}: the selection needs a hold-out of the training data "
@@ -277,13 +283,21 @@ def select_coefficients(cfg: IncrementalConfig, out: str | os.PathLike,
         for v in grids[c]:
             vals = [r["score"] for r in rows if r["coef"] == c and r["value"] == float(v)]
             per_seed[c][f"{v:g}"] = vals
-            scores[c][f"{v:g}"] = float(np.mean(vals))
-    best = {c: best_value({float(v): scores[c][f"{v:g}"] for v in grids[c]}) for c in coefficients}
+            # None: training diverged with this value on some seed
+            scores[c][f"{v:g}"] = None if None in vals else float(np.mean(vals))
+    trained = {c: {float(v): scores[c][f"{v:g}"] for v in grids[c] if scores[c][f"{v:g}"] is not None}
+               for c in coefficients}
+    empty = [c for c in coefficients if not trained[c]]
+    if empty:
+        raise ValueError(f"{', '.join(empty)}: training diverged with every value of the grid "
+                         f"({', '.join(f'{v:g}' for v in grids[empty[0]])}); try smaller values")
+    best = {c: best_value(trained[c]) for c in coefficients}
     summary = {"kind": "selection", "best": best, "scores": scores, "per_seed": per_seed, "seeds": list(seeds),
                "protocol": cfg.protocol, "config": _config_dict(cfg), "grids": {c: list(grids[c]) for c in coefficients}}
     (out / "selection.json").write_text(json.dumps(to_jsonable(summary), indent=1))
     for c in coefficients:
-        log(f"[select] {c}: " + ", ".join(f"{v} -> {100 * s:.1f}%" for v, s in scores[c].items())
+        log(f"[select] {c}: " + ", ".join(f"{v} -> " + ("diverged" if s is None else f"{100 * s:.1f}%")
+                                          for v, s in scores[c].items())
             + f"; best {best[c]:g}")
     return summary
 

@@ -332,3 +332,13 @@ def test_training_flushes_denormals_and_switches_it_off_afterwards(monkeypatch):
             trainer.fit(x, y, 3)
         runs.append([p.detach().clone() for p in model.parameters()])
     assert all(torch.equal(a, b) for a, b in zip(*runs))
+
+
+def test_a_diverging_training_raises_instead_of_returning_nan():
+    from scenarios.ann.mlp import TrainingDivergedError
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((64, 16)).astype(np.float32), rng.integers(0, 3, 64)
+    trainer = Trainer(make_mlp(SIZES, seed=0), TrainConfig(epochs=3, batch_size=8, lr=1e12, seed=0))
+    with pytest.raises(TrainingDivergedError, match=r"training diverged: the mean loss of epoch \d is (nan|inf)"):
+        trainer.fit(x, y, 3)

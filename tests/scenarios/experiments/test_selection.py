@@ -68,6 +68,18 @@ def test_select_coefficients_picks_the_best_mean(tmp_path):
     assert json.loads((tmp_path / "selection.json").read_text())["best"] == summary["best"]
 
 
+def test_a_coefficient_that_makes_training_diverge_is_recorded_and_never_chosen(tmp_path):
+    cfg = inc.IncrementalConfig(**TINY)
+    summary = sel.select_coefficients(cfg, tmp_path, ["ewc_lambda"], grids={"ewc_lambda": (0.1, 1e30)},
+                                      seeds=(1000,), log=lambda s: None)
+    assert summary["scores"]["ewc_lambda"]["1e+30"] is None and summary["best"]["ewc_lambda"] == 0.1
+    row = load_result(tmp_path / "runs" / "ewc__seed=1000__coef=ewc_lambda__value=1e+30")
+    assert row["score"] is None and "diverged" in row["diverged"]
+    with pytest.raises(ValueError, match="training diverged with every value"):
+        sel.select_coefficients(cfg, tmp_path / "all", ["ewc_lambda"], grids={"ewc_lambda": (1e30,)},
+                                seeds=(1000,), log=lambda s: None)
+
+
 _SEARCH_SCRIPT = textwrap.dedent("""
     import sys
     from scenarios.experiments import incremental as inc, selection as sel
