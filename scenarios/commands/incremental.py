@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import Sequence
 
 from scenarios.experiments.incremental import (ARMS, CONVENTIONS, DATASET_PRESETS, PROTOCOLS, QUICK,
-                                               IncrementalConfig, merge, preset_schedule, run, save,
-                                               table_markdown)
+                                               QUICK_COEFFICIENTS, IncrementalConfig, merge, preset_schedule,
+                                               run, save, table_markdown)
 from scenarios.experiments.selection import (COEFFICIENT_ARMS, MAX_SLEEP_SPIKES, search, select_coefficients,
                                              trial_preset)
 from scenarios.runs.results import to_jsonable as _jsonable
@@ -143,6 +143,7 @@ def config_from_args(args: argparse.Namespace) -> IncrementalConfig:
     kw["sleep_increment"] = increment if args.sleep_increment is None else args.sleep_increment
     if args.quick:
         kw.update(QUICK)
+        kw.update({k: v for k, v in QUICK_COEFFICIENTS.items() if kw.get(k) is None})
     return IncrementalConfig(**kw)
 
 

@@ -34,6 +34,9 @@ def test_quick_run_writes_outputs(tmp_path, capsys):
     assert result["trials"][0]["arms"]["icarl_k20"]["exemplars"] == [(20 // (2 * t)) * 2 * t
                                                                      for t in range(1, len(result["tasks"]) + 1)]
     assert set(result["coefficients"]) == {"ewc_lambda", "si_c", "owm_alpha"}
+    # the quick size's own SI c (the selected one diverges there), unless one is given
+    assert result["coefficients"]["si_c"] == inc.QUICK_COEFFICIENTS["si_c"]
+    assert cmd.config_from_args(cmd.build_parser().parse_args(["--quick", "--si-c", "3"])).si_c == 3.0
     trial = result["trials"][0]["arms"]
     n = len(result["tasks"])
     assert np.array(trial["src"]["acc"]).shape == (2 * n, n)
