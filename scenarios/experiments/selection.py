@@ -116,10 +116,9 @@ def _scaled_schedule(sleep_steps: int, sleep_increment: int, f: float) -> tuple[
 
 def _scaled_config(cfg: IncrementalConfig, x: dict) -> IncrementalConfig:
     """``cfg`` with its sleep schedule multiplied by ``x["sleep_scale"]`` (if present)."""
-    f = x.get("sleep_scale", 1.0)
-    if f == 1.0:
+    steps, increment = _scaled_schedule(cfg.sleep_steps, cfg.sleep_increment, x.get("sleep_scale", 1.0))
+    if (steps, increment) == (cfg.sleep_steps, cfg.sleep_increment):
         return cfg
-    steps, increment = _scaled_schedule(cfg.sleep_steps, cfg.sleep_increment, f)
     return dataclasses.replace(cfg, sleep_steps=steps, sleep_increment=increment)
 
 
