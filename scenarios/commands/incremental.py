@@ -18,7 +18,9 @@ baselines' coefficients
 (:func:`scenarios.experiments.selection.search`); both draw their figures
 (:mod:`scenarios.figures.selection`). ``--search-trial DIR[:N]`` runs the
 protocol with the preset of a search's trial N (default its best), which is
-how a search's winner is scored on the test set.
+how a search's winner is scored on the test set, and ``--compare A,B`` pairs
+it seed by seed with another run
+(:func:`scenarios.experiments.incremental.compare`).
 
 Usage::
 
@@ -27,6 +29,7 @@ Usage::
     sleep-snn incremental --arms src --sleep-every 2 --out results/every2
     sleep-snn incremental --validation 1000 --search 40 --out results/search
     sleep-snn incremental --search-trial results/search --arms src --trials 5 --out results/search_best
+    sleep-snn incremental --compare results/search_best,results/incremental --out results/search_vs_authors
     sleep-snn incremental --quick --out /tmp/inc
 """
 
@@ -40,8 +43,8 @@ from pathlib import Path
 from typing import Sequence
 
 from scenarios.experiments.incremental import (ARMS, CONVENTIONS, DATASET_PRESETS, PROTOCOLS, QUICK,
-                                               QUICK_COEFFICIENTS, IncrementalConfig, merge, preset_schedule,
-                                               run, save, table_markdown)
+                                               QUICK_COEFFICIENTS, IncrementalConfig, compare, compare_markdown, merge,
+                                               preset_schedule, run, save, table_markdown)
 from scenarios.experiments.selection import (COEFFICIENT_ARMS, MAX_SLEEP_SPIKES, search, select_coefficients,
                                              trial_preset)
 from scenarios.runs.results import to_jsonable as _jsonable
@@ -101,6 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--merge", default=None, metavar="DIR,DIR,...",
                    help="merge the result.json of these runs (same settings, different seeds) into --out "
                         "and redraw; nothing is simulated")
+    p.add_argument("--compare", default=None, metavar="DIR_A,DIR_B",
+                   help="paired comparison, seed by seed, of one arm of two saved runs (e.g. a search's preset "
+                        "against the authors'); writes comparison.json and comparison.md into --out")
+    p.add_argument("--compare-arm", default="src", metavar="ARM[,ARM_B]",
+                   help="arm of --compare in both runs, or ARM of the first and ARM_B of the second (default src)")
     p.add_argument("--plot-sleep-every", default=None, metavar="DIR,DIR,...",
                    help="draw final accuracy against --sleep-every from these saved runs into --out; nothing "
                         "is simulated")
@@ -181,6 +189,24 @@ def _grids(items: Sequence[str]) -> dict:
     return grids
 
 
+def _compare(args: argparse.Namespace, out: Path) -> int:
+    """``--compare DIR_A,DIR_B``: print and save the paired comparison; 2 on a user error."""
+    dirs = [d.strip() for d in args.compare.split(",") if d.strip()]
+    arms = [a.strip() for a in args.compare_arm.split(",") if a.strip()]
+    try:
+        if len(dirs) != 2:
+            raise ValueError(f"--compare={args.compare!r}: must be two result directories, DIR_A,DIR_B")
+        if len(arms) not in (1, 2):
+            raise ValueError(f"--compare-arm={args.compare_arm!r}: must be ARM or ARM,ARM_B")
+        comparison = compare(dirs[0], dirs[1], arms[0], arms[-1], out)
+    except (OSError, ValueError) as exc:
+        print(f"sleep-snn incremental: {exc}", file=sys.stderr)
+        return 2
+    print(compare_markdown(comparison))
+    print(f"wrote {out / 'comparison.json'} and {out / 'comparison.md'}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``sleep-snn incremental``; returns the exit status."""
     args = build_parser().parse_args(argv)
@@ -202,6 +228,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from scenarios.figures.incremental import plot
             plot(out)
         return 0
+    if args.compare:
+        return _compare(args, out)
     if args.plot_sleep_every:
         dirs = [Path(d) for d in args.plot_sleep_every.split(",") if d.strip()]
         from scenarios.figures.incremental import plot_sleep_every_dirs

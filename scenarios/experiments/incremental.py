@@ -114,7 +114,7 @@ from bridge.src import sleep as bridge_sleep
 from scenarios.ann.continual import (EWC, OWM, SI, ContinualPlugin, EWCParams, ICaRL, ICaRLParams, OWMParams,
                                      SIParams)
 from scenarios.ann.mlp import CONVENTIONS, TrainConfig, Trainer, make_mlp, task_splits
-from scenarios.runs.results import load_result, package_versions, save_result, to_jsonable
+from scenarios.runs.results import load_result, package_versions, save_result, to_jsonable, write_json, write_text
 from scenarios.runs.seeds import derived_seed
 from scenarios.runs.stats import format_mean_sd, mean_sd, paired_difference
 
@@ -139,6 +139,9 @@ __all__ = [
     "arm_runs",
     "build_model",
     "class_correlations",
+    "compare",
+    "compare_markdown",
+    "compare_results",
     "load_task_data",
     "make_method",
     "merge",
@@ -1236,6 +1239,107 @@ def merge_results(results: Sequence[dict]) -> dict:
     merged["table"] = summarise(trials, results[0]["arms"], results[0].get("labels"))
     merged["merged_from"] = [r.get("started") for r in results]
     return merged
+
+
+#: Configuration fields that fix the test data: two runs are compared only if they agree on these.
+COMPARE_SAME_DATA = ("dataset", "n_tasks", "n_per_task", "protocol", "validation", "image_side")
+#: Files :func:`compare` writes.
+COMPARISON_JSON, COMPARISON_MD = "comparison.json", "comparison.md"
+
+
+def compare_results(a: dict, b: dict, arm: str = "src", arm_b: str | None = None) -> dict:
+    """Paired comparison, seed by seed, of one arm of run ``a`` against one arm of run ``b``.
+
+    How a preset found by a search is scored against another on the test
+    set: both runs use the same seeds (hence the same splits, initial
+    weights and training order) and differ in what is being compared (the
+    preset, the sleep schedule, a coefficient, the backend, ...).
+
+    Parameters
+    ----------
+    a, b : dict
+        Results of :func:`run` (or :func:`merge_results`).
+    arm : str
+        Key of the arm in ``a`` (an arm name, or e.g. ``"icarl_src_k100"``).
+    arm_b : str, optional
+        Key of the arm in ``b`` (default: ``arm``).
+
+    Returns
+    -------
+    dict
+        ``arm``, ``arm_b``, ``seeds`` (the seeds both runs hold, in ``a``'s
+        order), ``a`` and ``b`` (final accuracy over all tasks per seed, in
+        [0, 1]), ``difference`` (:func:`~scenarios.runs.stats.paired_difference`
+        of ``a − b``), ``differs_in`` (configuration fields, and ``"preset"``
+        for SRC parameters, where the runs differ), ``presets`` (their preset
+        names).
+
+    Raises
+    ------
+    ValueError
+        If an arm is missing, the runs differ in their test data
+        (:data:`COMPARE_SAME_DATA`), or they share fewer than 2 seeds.
+    """
+    arm_b = arm if arm_b is None else arm_b
+    for name, r, key in (("first", a, arm), ("second", b, arm_b)):
+        have = sorted(r["trials"][0]["arms"]) if r["trials"] else []
+        if key not in have:
+            raise ValueError(f"arm {key!r} is not in the {name} run; it has {', '.join(have) or 'no arms'}")
+    ca, cb = a["config"], b["config"]
+    data = [k for k in COMPARE_SAME_DATA if ca.get(k) != cb.get(k)]
+    if data:
+        raise ValueError("cannot compare runs on different test data: they differ in "
+                         + ", ".join(f"{k} ({ca.get(k)!r} vs {cb.get(k)!r})" for k in data))
+    by_seed = {t["seed"]: t for t in b["trials"]}
+    seeds = [t["seed"] for t in a["trials"] if t["seed"] in by_seed]
+    if len(seeds) < 2:
+        raise ValueError(f"a paired comparison needs >= 2 seeds in both runs; first has "
+                         f"{[t['seed'] for t in a['trials']]}, second {sorted(by_seed)}")
+    trial_a = {t["seed"]: t for t in a["trials"]}
+    va = [float(trial_a[s]["arms"][arm]["overall"][-1]) for s in seeds]
+    vb = [float(by_seed[s]["arms"][arm_b]["overall"][-1]) for s in seeds]
+    free = {"seed", "trials", "arms", "memory"}
+    differs = sorted(k for k in set(ca) | set(cb) if k not in free and ca.get(k) != cb.get(k))
+    if _preset_record(a["preset"]) != _preset_record(b["preset"]):
+        differs = sorted(set(differs) | {"preset"})
+    return {"kind": "incremental-comparison", "arm": arm, "arm_b": arm_b, "seeds": seeds, "a": va, "b": vb,
+            "difference": paired_difference(va, vb), "differs_in": differs,
+            "presets": [a["preset"].get("name"), b["preset"].get("name")]}
+
+
+def compare(dir_a, dir_b, arm: str = "src", arm_b: str | None = None,
+            out: str | os.PathLike | None = None) -> dict:
+    """:func:`compare_results` of two saved runs; writes ``comparison.json`` and ``comparison.md`` into ``out``.
+
+    Raises
+    ------
+    ValueError
+        A result file is missing or unreadable, or :func:`compare_results` refuses.
+    """
+    comparison = compare_results(load_result(dir_a), load_result(dir_b), arm, arm_b)
+    comparison["runs"] = [str(dir_a), str(dir_b)]
+    if out is not None:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        write_json(Path(out) / COMPARISON_JSON, comparison)
+        write_text(Path(out) / COMPARISON_MD, compare_markdown(comparison))
+    return comparison
+
+
+def compare_markdown(c: dict) -> str:
+    """Per-seed table and paired statistics of a :func:`compare_results` comparison."""
+    names = c.get("runs") or ["first", "second"]
+    la, lb = f"{names[0]} ({c['arm']})", f"{names[1]} ({c['arm_b']})"
+    lines = [f"| seed | {la}, % | {lb}, % | difference, points |", "|---|---|---|---|"]
+    for s, x, y in zip(c["seeds"], c["a"], c["b"]):
+        lines.append(f"| {s} | {100 * x:.1f} | {100 * y:.1f} | {100 * (x - y):+.1f} |")
+    d = c["difference"]
+    p_w = "n/a (all differences 0)" if d["p_wilcoxon"] is None else f"{d['p_wilcoxon']:.2g}"
+    lines += ["", f"Mean: {format_mean_sd(c['a'])} against {format_mean_sd(c['b'])}; paired difference "
+                  f"{100 * d['mean']:+.1f} ± {100 * d['sd']:.1f} points (t-test p {d['p_t']:.2g}, Wilcoxon p {p_w}, "
+                  f"first better in {d['wins']} of {d['n']} seeds).",
+              f"The runs differ in: {', '.join(c['differs_in']) or 'nothing recorded'} (presets "
+              f"{c['presets'][0]!r}, {c['presets'][1]!r})."]
+    return "\n".join(lines) + "\n"
 
 
 def table_markdown(result: dict) -> str:

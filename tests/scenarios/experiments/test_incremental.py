@@ -308,3 +308,55 @@ def test_table2_pairs_icarl_with_and_without_sleep():
     text = inc.table2_markdown(result)
     assert "| 100 | 52.3 ± 2.5 | 55.0 ± 1.0 | +2.7 ± 3.2" in text and "| 2 / 3 |" in text
     assert inc.table2_markdown({"table": [row("icarl", 100, [0.5])]}) == ""
+
+
+# ----------------------------------------------------------------------------- paired comparison
+def _two_seed_run(finals, preset="fashion", **config):
+    r = inc.merge_results([_fake_result(s, f, config) for s, f in zip((0, 1, 2), finals)])
+    r["preset"] = {"name": preset, "params": {"max_rate": 181.0 if preset == "fashion" else 100.0}}
+    return r
+
+
+def test_compare_results_pairs_by_seed():
+    a = _two_seed_run([0.40, 0.50, 0.45], preset="trial 3")
+    b = _two_seed_run([0.42, 0.44, 0.45])
+    b["trials"] = b["trials"][::-1]                   # pairing is by seed, not by position
+    c = inc.compare_results(a, b)
+    assert c["seeds"] == [0, 1, 2]
+    assert c["a"] == [0.40, 0.50, 0.45] and c["b"] == [0.42, 0.44, 0.45]
+    d = np.array([-0.02, 0.06, 0.0])
+    assert c["difference"]["mean"] == pytest.approx(d.mean())
+    assert c["difference"]["sd"] == pytest.approx(d.std(ddof=1))
+    assert c["difference"]["wins"] == 1 and c["differs_in"] == ["preset"]
+    text = inc.compare_markdown(c)
+    assert "| 1 | 50.0 | 44.0 | +6.0 |" in text and "+1.3 ± 4.2 points" in text
+
+
+def test_compare_results_refuses_other_test_data_and_too_few_seeds():
+    a, b = _two_seed_run([0.4, 0.5, 0.45]), _two_seed_run([0.4, 0.5, 0.45], n_per_task=1000)
+    with pytest.raises(ValueError, match="n_per_task"):
+        inc.compare_results(a, b)
+    one = inc.merge_results([_fake_result(0, 0.4), _fake_result(7, 0.4)])
+    with pytest.raises(ValueError, match=">= 2 seeds"):
+        inc.compare_results(a, one)
+    with pytest.raises(ValueError, match="arm 'owm' is not in the first run; it has sequential, src"):
+        inc.compare_results(a, a, arm="owm")
+
+
+def test_compare_command_writes_files_and_exits_2_on_user_errors(tmp_path, capsys):
+    from scenarios.commands.incremental import main
+    from scenarios.runs.results import write_json
+
+    runs = {"a": _two_seed_run([0.40, 0.50, 0.45], preset="trial 3"), "b": _two_seed_run([0.42, 0.44, 0.45])}
+    for name, run in runs.items():
+        (tmp_path / name).mkdir()
+        write_json(tmp_path / name / "result.json", run)
+    assert main(["--compare", f"{tmp_path / 'a'},{tmp_path / 'b'}", "--out", str(tmp_path / "c")]) == 0
+    saved = json.loads((tmp_path / "c" / "comparison.json").read_text())
+    assert saved["seeds"] == [0, 1, 2] and saved["difference"]["n"] == 3
+    assert (tmp_path / "c" / "comparison.md").read_text() == inc.compare_markdown(saved)
+    assert main(["--compare", str(tmp_path / "a"), "--out", str(tmp_path / "c")]) == 2
+    assert "--compare=" in capsys.readouterr().err
+    assert main(["--compare", f"{tmp_path / 'a'},{tmp_path / 'missing'}", "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "missing" in err
