@@ -330,6 +330,9 @@ def test_compare_results_pairs_by_seed():
     assert c["difference"]["wins"] == 1 and c["differs_in"] == ["preset"]
     text = inc.compare_markdown(c)
     assert "| 1 | 50.0 | 44.0 | +6.0 |" in text and "+1.3 ± 4.2 points" in text
+    same = inc.compare_results(a, a, arm="src", arm_b="sequential")   # two arms of one run
+    assert same["b"] == [0.2, 0.2, 0.2] and same["differs_in"] == []
+    assert same["difference"]["mean"] == pytest.approx(np.mean([0.2, 0.3, 0.25]))
 
 
 def test_compare_results_refuses_other_test_data_and_too_few_seeds():
