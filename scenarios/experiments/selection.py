@@ -24,7 +24,8 @@ on any Dask cluster:
   every trial (the SRC parameters act only from the first sleep on); at the
   stage ``prune_after`` (default ``"S2"``, after the second sleep) the mean
   accuracy over the tasks seen so far is reported to Optuna's percentile
-  pruner, which stops the trials in the bottom quarter; the others continue
+  pruner, which keeps only the top quarter (a trial below the 75th
+  percentile of the completed trials' values there is stopped); the others continue
   from the saved state to the end. The objective is the mean final
   validation accuracy over all tasks. A candidate whose sleep fires more
   than ``max_sleep_spikes`` spikes per step (input excluded; the search
@@ -351,8 +352,10 @@ def search(cfg: IncrementalConfig, n_trials: int, out: str | os.PathLike, seeds:
     n_startup_trials : int
         Random trials before TPE models the objective (and before pruning).
     prune_percentile : float
-        Trials whose intermediate value lies below this percentile of the
-        earlier trials' at the same stage are pruned.
+        Share of the trials kept at the pruning stage, in percent, as in
+        :class:`optuna.pruners.PercentilePruner`: the default 25 keeps a
+        trial only if its value there is at or above the 75th percentile of
+        the completed trials' values at that stage.
     workers, scheduler
         The Dask cluster of :func:`~scenarios.runs.grid.run_grid` (one local
         cluster of ``workers`` processes is kept for the whole search).
