@@ -1161,9 +1161,12 @@ def _config_dict(cfg: IncrementalConfig) -> dict:
             "memory": list(cfg.memory)}
 
 
+#: The key coefficient of each arm that has one (a field of :class:`IncrementalConfig`).
+ARM_COEFFICIENT = {"ewc": "ewc_lambda", "si": "si_c", "owm": "owm_alpha"}
+
+
 def _coefficients_used(cfg: IncrementalConfig) -> list[str]:
-    used = {"ewc": "ewc_lambda", "si": "si_c", "owm": "owm_alpha"}
-    return [used[a] for a in cfg.arms if a in used]
+    return [ARM_COEFFICIENT[a] for a in cfg.arms if a in ARM_COEFFICIENT]
 
 
 def _preset_record(record: dict) -> dict:
@@ -1271,8 +1274,8 @@ def compare_results(a: dict, b: dict, arm: str = "src", arm_b: str | None = None
         order), ``a`` and ``b`` (final accuracy over all tasks per seed, in
         [0, 1]), ``difference`` (:func:`~scenarios.runs.stats.paired_difference`
         of ``a − b``), ``differs_in`` (configuration fields, and ``"preset"``
-        for SRC parameters, where the runs differ), ``presets`` (their preset
-        names).
+        for SRC parameters, where the runs differ; the coefficients of arms
+        not compared are left out), ``presets`` (their preset names).
 
     Raises
     ------
@@ -1298,7 +1301,8 @@ def compare_results(a: dict, b: dict, arm: str = "src", arm_b: str | None = None
     trial_a = {t["seed"]: t for t in a["trials"]}
     va = [float(trial_a[s]["arms"][arm]["overall"][-1]) for s in seeds]
     vb = [float(by_seed[s]["arms"][arm_b]["overall"][-1]) for s in seeds]
-    free = {"seed", "trials", "arms", "memory"}
+    compared = {_split_key(arm)[0], _split_key(arm_b)[0]}
+    free = {"seed", "trials", "arms", "memory"} | {c for a, c in ARM_COEFFICIENT.items() if a not in compared}
     differs = sorted(k for k in set(ca) | set(cb) if k not in free and ca.get(k) != cb.get(k))
     if _preset_record(a["preset"]) != _preset_record(b["preset"]):
         differs = sorted(set(differs) | {"preset"})

@@ -330,6 +330,12 @@ def test_compare_results_pairs_by_seed():
     assert c["difference"]["wins"] == 1 and c["differs_in"] == ["preset"]
     text = inc.compare_markdown(c)
     assert "| 1 | 50.0 | 44.0 | +6.0 |" in text and "+1.3 ± 4.2 points" in text
+    a["config"]["ewc_lambda"] = 1000.0                # a coefficient of an arm not compared is no difference
+    assert inc.compare_results(a, b)["differs_in"] == ["preset"]
+    for run in (a, b):
+        for t in run["trials"]:
+            t["arms"]["ewc"] = t["arms"]["src"]
+    assert inc.compare_results(a, b, arm="ewc")["differs_in"] == ["ewc_lambda", "preset"]
     same = inc.compare_results(a, a, arm="src", arm_b="sequential")   # two arms of one run
     assert same["b"] == [0.2, 0.2, 0.2] and same["differs_in"] == []
     assert same["difference"]["mean"] == pytest.approx(np.mean([0.2, 0.3, 0.25]))
