@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rehearsal", type=float, default=0.0075, help="fraction of old data rehearsed")
     p.add_argument("--preset", default=None,
                    help="SRC preset (default: the dataset's: fashion->fashion, mnist->mnist, digits->mnist); "
-                        "also tuned presets such as fashion-tuned")
+                        "also the tuned presets fashion-tuned and fashion-paper-tuned (for --protocol paper)")
     p.add_argument("--search-trial", default=None, metavar="DIR[:N]",
                    help="use the SRC preset of trial N (default: the best) of the --search in DIR, with its "
                         "sleep schedule: how a search's winner is scored on the test set")
