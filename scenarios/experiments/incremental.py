@@ -120,6 +120,7 @@ from scenarios.runs.stats import format_mean_sd, mean_sd, paired_difference
 
 __all__ = [
     "ARMS",
+    "ARM_COEFFICIENT",
     "ARM_LABELS",
     "ARM_SPECS",
     "ArmSpec",
@@ -266,8 +267,10 @@ DATASET_NAMES = {"fashion": "Fashion MNIST", "mnist": "MNIST", "digits": "Digits
 TUNED_PRESETS_FILE = Path(__file__).with_name("tuned_presets.json")
 #: The baselines' coefficients chosen on the validation split, per protocol (JSON).
 SELECTED_COEFFICIENTS_FILE = Path(__file__).with_name("selected_coefficients.json")
+#: The key coefficient of each arm that has one (a field of :class:`IncrementalConfig`).
+ARM_COEFFICIENT = {"ewc": "ewc_lambda", "si": "si_c", "owm": "owm_alpha"}
 #: The coefficient fields of :class:`IncrementalConfig` that the selection chooses.
-COEFFICIENTS = ("ewc_lambda", "si_c", "owm_alpha")
+COEFFICIENTS = tuple(ARM_COEFFICIENT.values())
 #: Hidden layers whose class correlations are recorded (0 = first hidden layer).
 CORRELATION_LAYERS = (0, 1)
 #: Images per class used for the image-level correlation summary.
@@ -1159,10 +1162,6 @@ def run(cfg: IncrementalConfig, log=print, params: SRCParams | None = None,
 def _config_dict(cfg: IncrementalConfig) -> dict:
     return {**dataclasses.asdict(cfg), "hidden": list(cfg.hidden), "arms": list(cfg.arms),
             "memory": list(cfg.memory)}
-
-
-#: The key coefficient of each arm that has one (a field of :class:`IncrementalConfig`).
-ARM_COEFFICIENT = {"ewc": "ewc_lambda", "si": "si_c", "owm": "owm_alpha"}
 
 
 def _coefficients_used(cfg: IncrementalConfig) -> list[str]:

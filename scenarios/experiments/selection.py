@@ -52,8 +52,8 @@ import numpy as np
 from bridge.presets import SRCParams
 from bridge.src import SleepActivityError
 from scenarios.ann.mlp import TrainingDivergedError
-from scenarios.experiments.incremental import (ARM_SPECS, IncrementalConfig, _config_dict, load_task_data,
-                                               resolve_preset, run_arm, stage_labels)
+from scenarios.experiments.incremental import (ARM_COEFFICIENT, ARM_SPECS, IncrementalConfig, _config_dict,
+                                               load_task_data, resolve_preset, run_arm, stage_labels)
 from scenarios.runs.grid import point_key, run_grid
 from scenarios.runs.results import RESULT_JSON, load_result, save_result, to_jsonable
 from scenarios.runs.stats import mean_sd
@@ -62,7 +62,7 @@ __all__ = ["COEFFICIENT_GRIDS", "COEFFICIENT_ARMS", "MAX_SLEEP_SPIKES", "SEARCH_
            "select_coefficients", "search", "params_from_trial", "preset_entry", "trial_preset"]
 
 #: Arm whose key coefficient each field of :class:`IncrementalConfig` is.
-COEFFICIENT_ARMS = {"ewc_lambda": "ewc", "si_c": "si", "owm_alpha": "owm"}
+COEFFICIENT_ARMS = {coef: arm for arm, coef in ARM_COEFFICIENT.items()}
 #: Values tried for each coefficient (log grids around the papers' values).
 COEFFICIENT_GRIDS = {
     "ewc_lambda": (0.1, 1.0, 10.0, 100.0, 1e3),
